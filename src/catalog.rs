@@ -1,0 +1,207 @@
+//! Catalog introspection. The queries live in `src/catalog/*.sql` and take bound
+//! parameters only.
+use anyhow::Context as _;
+use postgres::GenericClient;
+
+use crate::sql::{Ident, QualifiedName};
+
+pub const TABLE_COLUMNS: &str = include_str!("catalog/table_columns.sql");
+pub const NODE_STATE: &str = include_str!("catalog/node_state.sql");
+pub const LOCAL_NODE: &str = include_str!("catalog/local_node.sql");
+pub const REPLICATED_TABLES: &str = include_str!("catalog/replicated_tables.sql");
+pub const QUEUES: &str = include_str!("catalog/queues.sql");
+pub const SET_QUEUE_DEPTH: &str = include_str!("catalog/set_queue_depth.sql");
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: Ident,
+    pub type_name: String,
+    pub key_position: Option<i32>,
+    pub generated: bool,
+}
+
+/// A table's columns; `None` when the table does not exist.
+pub fn table_columns(
+    client: &mut impl GenericClient,
+    table: &QualifiedName,
+) -> anyhow::Result<Option<Vec<Column>>> {
+    let rows = client
+        .query(TABLE_COLUMNS, &[&table.schema.as_str(), &table.name.as_str()])
+        .with_context(|| format!("reading the columns of {table}"))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    rows.iter()
+        .map(|row| {
+            Ok(Column {
+                name: Ident::new(row.get::<_, String>("name"))?,
+                type_name: row.get("type"),
+                key_position: row.get("key_position"),
+                generated: row.get("generated"),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// The primary key columns in key order.
+pub fn key_columns(columns: &[Column]) -> Vec<&Column> {
+    let mut key: Vec<&Column> = columns.iter().filter(|c| c.key_position.is_some()).collect();
+    key.sort_by_key(|c| c.key_position);
+    key
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeState {
+    pub server_version: String,
+    pub installed: bool,
+    pub superuser: bool,
+    pub dblink_schema: Option<String>,
+}
+
+pub fn node_state(client: &mut impl GenericClient) -> anyhow::Result<NodeState> {
+    let row = client.query_one(NODE_STATE, &[])?;
+    Ok(NodeState {
+        server_version: row.get("server_version"),
+        installed: row.get("installed"),
+        superuser: row.get::<_, Option<bool>>("superuser").unwrap_or(false),
+        dblink_schema: row.get("dblink_schema"),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalNode {
+    pub name: String,
+    pub created_dblink: bool,
+    pub init_fingerprint: String,
+}
+
+pub fn local_node(client: &mut impl GenericClient) -> anyhow::Result<Option<LocalNode>> {
+    Ok(client.query_opt(LOCAL_NODE, &[])?.map(|row| LocalNode {
+        name: row.get("name"),
+        created_dblink: row.get("created_dblink"),
+        init_fingerprint: row.get("init_fingerprint"),
+    }))
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReplicatedTable {
+    pub set_name: String,
+    pub source: String,
+    pub local_schema: String,
+    pub local_table: String,
+    pub is_sender: bool,
+    pub is_receiver: bool,
+    pub mode: String,
+    pub on_error: String,
+    pub options: String,
+    pub dests: Vec<String>,
+    pub missing: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl ReplicatedTable {
+    pub fn local_name(&self) -> anyhow::Result<QualifiedName> {
+        Ok(QualifiedName::new(
+            Ident::new(self.local_schema.clone())?,
+            Ident::new(self.local_table.clone())?,
+        ))
+    }
+}
+
+pub fn replicated_tables(client: &mut impl GenericClient) -> anyhow::Result<Vec<ReplicatedTable>> {
+    Ok(client
+        .query(REPLICATED_TABLES, &[])?
+        .iter()
+        .map(|row| ReplicatedTable {
+            set_name: row.get("set_name"),
+            source: row.get("source"),
+            local_schema: row.get("local_schema"),
+            local_table: row.get("local_table"),
+            is_sender: row.get("is_sender"),
+            is_receiver: row.get("is_receiver"),
+            mode: row.get("mode"),
+            on_error: row.get("on_error"),
+            options: row.get("options"),
+            dests: row.get("dests"),
+            missing: row.get("missing"),
+            changed: row.get("changed"),
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Queue {
+    pub dest: String,
+    pub depth: i64,
+    pub oldest_seconds: f64,
+    pub last_error: Option<String>,
+    pub oldest_id: i64,
+}
+
+pub fn queues(client: &mut impl GenericClient) -> anyhow::Result<Vec<Queue>> {
+    Ok(client
+        .query(QUEUES, &[])?
+        .iter()
+        .map(|row| Queue {
+            dest: row.get("dest"),
+            depth: row.get("depth"),
+            oldest_seconds: row.get("oldest_seconds"),
+            last_error: row.get("last_error"),
+            oldest_id: row.get("oldest_id"),
+        })
+        .collect())
+}
+
+pub fn set_queue_depth(client: &mut impl GenericClient, set_name: &str) -> anyhow::Result<i64> {
+    Ok(client.query_one(SET_QUEUE_DEPTH, &[&set_name])?.get(0))
+}
+
+pub const PEERS: &str = include_str!("catalog/peers.sql");
+pub const FUNCTIONS_PRESENT: &str = include_str!("catalog/functions_present.sql");
+
+#[derive(Debug, Clone)]
+pub struct PeerRow {
+    pub name: String,
+    pub server_present: bool,
+    pub in_use: bool,
+}
+
+pub fn peers(client: &mut impl GenericClient) -> anyhow::Result<Vec<PeerRow>> {
+    Ok(client
+        .query(PEERS, &[])?
+        .iter()
+        .map(|row| PeerRow {
+            name: row.get("name"),
+            server_present: row.get("server_present"),
+            in_use: row.get("in_use"),
+        })
+        .collect())
+}
+
+pub fn functions_present(client: &mut impl GenericClient) -> anyhow::Result<bool> {
+    Ok(client.query_one(FUNCTIONS_PRESENT, &[])?.get(0))
+}
+
+pub const QUEUED_ENTRY: &str = include_str!("catalog/queued_entry.sql");
+
+#[derive(Debug, Clone)]
+pub struct QueuedEntry {
+    pub id: i64,
+    pub dest: String,
+    pub source: String,
+    pub op: String,
+    pub queued_at: String,
+    pub rows: Option<String>,
+}
+
+pub fn queued_entry(client: &mut impl GenericClient, id: i64) -> anyhow::Result<Option<QueuedEntry>> {
+    Ok(client.query_opt(QUEUED_ENTRY, &[&id])?.map(|row| QueuedEntry {
+        id: row.get("id"),
+        dest: row.get("dest"),
+        source: row.get("source"),
+        op: row.get("op"),
+        queued_at: row.get("queued_at"),
+        rows: row.get("rows"),
+    }))
+}

@@ -1,0 +1,1 @@
+select name, created_dblink, init_fingerprint from repsync.local_node

@@ -1,0 +1,13 @@
+-- What add-table installed on this node, with each object checked against its fingerprint.
+select t.set_name, t.source, t.local_schema::text, t.local_table::text, t.is_sender, t.is_receiver,
+       t.mode, t.on_error, t.options::text,
+       coalesce((select array_agg(r.dest order by r.dest) from repsync.route r where r.set_name = t.set_name), '{}') as dests,
+       coalesce((select array_agg(e.key order by e.key)
+                   from jsonb_each_text(t.objects) e
+                  where not exists (select from repsync.installed_objects(t.set_name) o where o.object = e.key)), '{}') as missing,
+       coalesce((select array_agg(e.key order by e.key)
+                   from jsonb_each_text(t.objects) e
+                   join repsync.installed_objects(t.set_name) o on o.object = e.key
+                  where o.fingerprint <> e.value), '{}') as changed
+  from repsync.replicated_table t
+ order by t.source

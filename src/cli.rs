@@ -1,0 +1,150 @@
+//! Every clap type of the command line.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Table-level PostgreSQL replication made of triggers, PL/pgSQL and dblink.
+#[derive(Debug, Parser)]
+#[command(name = "repsync", version, about, long_about = None)]
+pub struct Cli {
+    /// The node file [default: ./repsync.toml]
+    #[arg(long, global = true, env = "REPSYNC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install repsync's schema, queue and peer connections on every node
+    Init(InitArgs),
+    /// Replicate a table: install capture and apply triggers on the nodes
+    AddTable(AddTableArgs),
+    /// Stop replicating a table and remove what add-table installed
+    RemoveTable(RemoveTableArgs),
+    /// Replay queued changes to peers that were unreachable or failed
+    DrainErrors(DrainErrorsArgs),
+    /// Show nodes, replicated tables, queues and errors
+    Status(StatusArgs),
+    /// Remove everything repsync installed, on every node
+    Uninstall(UninstallArgs),
+    /// Start three throwaway local nodes, replicate between them, clean up
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DryRun {
+    /// Print the SQL for each node and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Confirm {
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Peers have the change before the local COMMIT returns
+    Sync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Queue the change for a failing peer; the local commit succeeds
+    Queue,
+    /// Fail the local transaction with the peer's error
+    Fail,
+}
+
+#[derive(Debug, Args)]
+pub struct AddTableArgs {
+    /// The table, as written in SQL (unqualified means public)
+    pub table: String,
+    /// The table's name on the receiving nodes, when it differs
+    #[arg(long, value_name = "SCHEMA.TABLE")]
+    pub target: Option<String>,
+    /// Replicate only these columns (comma-separated; must include the primary key)
+    #[arg(long, value_name = "C1,C2")]
+    pub columns: Option<String>,
+    /// Replicate only rows for which this SQL expression is true
+    #[arg(long = "where", value_name = "EXPR")]
+    pub row_filter: Option<String>,
+    /// Nodes whose changes are sent [default: every node]
+    #[arg(long, value_delimiter = ',', num_args = 1.., value_name = "NODE")]
+    pub from: Vec<String>,
+    /// Nodes that receive the changes [default: every node]
+    #[arg(long, value_delimiter = ',', num_args = 1.., value_name = "NODE")]
+    pub to: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Mode::Sync)]
+    pub mode: Mode,
+    /// What a failing peer does to the local transaction
+    #[arg(long, value_enum, default_value_t = OnError::Queue)]
+    pub on_error: OnError,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveTableArgs {
+    /// The table, as given to add-table
+    pub table: String,
+    /// Also throw away changes still queued for this table
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub confirm: Confirm,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+#[derive(Debug, Args)]
+pub struct DrainErrorsArgs {
+    /// Drain the queues of this node only [default: every node]
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+    /// Drain only the changes for this destination
+    #[arg(long, value_name = "NODE")]
+    pub to: Option<String>,
+    /// Changes per remote transaction
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+    pub limit: i32,
+    /// Drop this queued change instead of draining (needs --node and --yes)
+    #[arg(long, value_name = "ID", requires = "node")]
+    pub discard: Option<i64>,
+    #[command(flatten)]
+    pub confirm: Confirm,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON for programs instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Also throw away changes still queued
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub confirm: Confirm,
+    #[command(flatten)]
+    pub dry_run: DryRun,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {}

@@ -1,0 +1,367 @@
+//! `repsync add-table`: checks the table on every node and installs the generated
+//! capture triggers on the senders and the apply function on the receivers.
+use super::{Connected, Context, connect_all, execute_all, print_dry_run};
+use crate::catalog::{self, Column, ReplicatedTable};
+use crate::cli::AddTableArgs;
+use crate::config::{Node, NodeName};
+use crate::db;
+use crate::error::usage;
+use crate::render::{self, render};
+use crate::sql::{Ident, Literal, QualifiedName, RowFilter, parse_ident_list};
+
+/// The name of a replicated table's objects, the same on every node: derived from
+/// the source table's name, short enough for any identifier, unique per table.
+pub fn set_name(source: &QualifiedName) -> String {
+    format!("t_{}", &crate::fingerprint::md5_hex(source.plain().as_bytes())[..20])
+}
+
+pub fn capture_function(set_name: &str) -> anyhow::Result<Ident> {
+    Ident::new(format!("capture_{set_name}"))
+}
+
+pub fn apply_function(set_name: &str) -> anyhow::Result<Ident> {
+    Ident::new(format!("apply_{set_name}"))
+}
+
+/// What add-table was asked for, in a stable form: equal options mean a re-run.
+#[derive(Debug, serde::Serialize)]
+struct Options {
+    columns: Vec<String>,
+    row_filter: Option<String>,
+    target: Option<String>,
+    from: Vec<String>,
+    to: Vec<String>,
+    mode: crate::cli::Mode,
+    on_error: crate::cli::OnError,
+}
+
+pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let source = QualifiedName::parse(&args.table)?;
+    let target = args.target.as_deref().map(QualifiedName::parse).transpose()?;
+    let wanted_columns = args.columns.as_deref().map(parse_ident_list).transpose()?;
+    let filter = args.row_filter.as_deref().map(RowFilter::parse).transpose()?;
+    let senders: Vec<NodeName> = config.select(&args.from)?.iter().map(|n| n.name.clone()).collect();
+    let receivers: Vec<NodeName> = config.select(&args.to)?.iter().map(|n| n.name.clone()).collect();
+    let dests_of = |node: &NodeName| -> Vec<NodeName> {
+        if senders.contains(node) {
+            receivers.iter().filter(|r| *r != node).cloned().collect()
+        } else {
+            Vec::new()
+        }
+    };
+    let is_receiver = |node: &NodeName| receivers.contains(node) && senders.iter().any(|s| s != node);
+    if senders.iter().all(|s| dests_of(s).is_empty()) {
+        return Err(usage(format!(
+            "add-table {}: --from and --to leave no node to send to; name at least one receiving node other than the sender",
+            source.plain()
+        )));
+    }
+    if target.is_some() {
+        if let Some(both) = senders.iter().find(|s| !dests_of(s).is_empty() && is_receiver(s)) {
+            return Err(usage(format!(
+                "add-table {}: --target renames the table on receiving nodes, but node {both} both sends and receives; use --from and --to to make the replication one-way",
+                source.plain()
+            )));
+        }
+    }
+
+    let all: Vec<&Node> = config.nodes.iter().collect();
+    let mut conns = connect_all(&all)?;
+    for conn in conns.iter_mut() {
+        require_initialised(conn)?;
+    }
+
+    // The first sender's table defines the columns and the key.
+    let first_sender = conns
+        .iter_mut()
+        .find(|c| senders.contains(&c.node.name))
+        .expect("at least one sender");
+    let source_columns = read_table(first_sender, &source)?;
+    let key: Vec<Ident> = catalog::key_columns(&source_columns).iter().map(|c| c.name.clone()).collect();
+    if key.is_empty() {
+        return Err(usage(format!(
+            "node {}: table {} has no primary key; repsync finds rows on the peers by their key. Add one (alter table {} add primary key (...)) and run add-table again",
+            first_sender.node.name,
+            source.plain(),
+            source
+        )));
+    }
+    let columns = choose_columns(&first_sender.node.name, &source, &source_columns, &key, wanted_columns)?;
+    let typed: Vec<&Column> = columns
+        .iter()
+        .map(|c| source_columns.iter().find(|s| &s.name == c).expect("chosen from the table"))
+        .collect();
+
+    let set = set_name(&source);
+    let options = Options {
+        columns: columns.iter().map(|c| c.as_str().to_string()).collect(),
+        row_filter: filter.as_ref().map(|f| f.as_str().to_string()),
+        target: target.as_ref().map(QualifiedName::plain),
+        from: senders.iter().map(|n| n.to_string()).collect(),
+        to: receivers.iter().map(|n| n.to_string()).collect(),
+        mode: args.mode,
+        on_error: args.on_error,
+    };
+    let options_json = serde_json::to_string(&options)?;
+
+    let mut plans = Vec::new();
+    let mut unchanged = true;
+    for (index, conn) in conns.iter_mut().enumerate() {
+        let name = conn.node.name.clone();
+        let sends = !dests_of(&name).is_empty();
+        let receives = is_receiver(&name);
+        let local = if sends { source.clone() } else { target.clone().unwrap_or_else(|| source.clone()) };
+        if sends || receives {
+            check_table(conn, &local, &typed, &key)?;
+        }
+        if sends {
+            if let Some(f) = &filter {
+                check_row_filter(conn, &local, f)?;
+            }
+        }
+        let installed = catalog::replicated_tables(&mut conn.client)?
+            .into_iter()
+            .find(|t| t.set_name == set);
+        let same = match &installed {
+            Some(t) => {
+                same_options(&t.options, &options_json)
+                    && t.missing.is_empty()
+                    && t.changed.is_empty()
+                    && t.is_sender == sends
+                    && t.is_receiver == receives
+            }
+            None => !sends && !receives,
+        };
+        unchanged &= same;
+        let mut sql = String::new();
+        if let Some(old) = &installed {
+            sql.push_str(&drop_sql(old)?);
+        }
+        if sends || receives {
+            sql.push_str(&install_sql(&set, &source, &local, sends, receives, &columns, &key, filter.as_ref(), &dests_of(&name), &options_json, args.on_error)?);
+        }
+        if !sql.is_empty() {
+            plans.push((index, sql));
+        }
+    }
+    if unchanged {
+        println!("table {}: already replicated with these options, nothing changed", source.plain());
+        return Ok(());
+    }
+    if args.dry_run.dry_run {
+        for (index, sql) in &plans {
+            print_dry_run(&conns[*index].node, sql, &[]);
+        }
+        return Ok(());
+    }
+    execute_all(&mut conns, &plans, &format!("add-table {}", source.plain()))?;
+    for conn in &conns {
+        let name = &conn.node.name;
+        let dests = dests_of(name);
+        if !dests.is_empty() {
+            let list: Vec<String> = dests.iter().map(|d| d.to_string()).collect();
+            println!("node {name}: sends {} to {}", source.plain(), list.join(", "));
+        } else if is_receiver(name) {
+            println!("node {name}: receives {}", target.as_ref().unwrap_or(&source).plain());
+        }
+    }
+    Ok(())
+}
+
+fn same_options(installed: &str, wanted: &str) -> bool {
+    let a: serde_json::Value = serde_json::from_str(installed).unwrap_or_default();
+    let b: serde_json::Value = serde_json::from_str(wanted).unwrap_or_default();
+    a == b
+}
+
+pub fn require_initialised(conn: &mut Connected) -> anyhow::Result<()> {
+    let state = catalog::node_state(&mut conn.client)?;
+    let local = if state.installed { catalog::local_node(&mut conn.client)? } else { None };
+    match local {
+        Some(l) if l.name == conn.node.name.as_str() => Ok(()),
+        Some(l) => Err(usage(format!(
+            "node {}: this database is initialised as node {:?}; fix the node file or run `repsync init`",
+            conn.node.name, l.name
+        ))),
+        None => Err(usage(format!(
+            "node {}: repsync is not initialised there; run `repsync init` first",
+            conn.node.name
+        ))),
+    }
+}
+
+fn read_table(conn: &mut Connected, table: &QualifiedName) -> anyhow::Result<Vec<Column>> {
+    catalog::table_columns(&mut conn.client, table)?.ok_or_else(|| {
+        usage(format!(
+            "node {}: table {} does not exist; create it there (same columns and primary key) and run add-table again",
+            conn.node.name,
+            table.plain()
+        ))
+    })
+}
+
+fn choose_columns(
+    node: &NodeName,
+    table: &QualifiedName,
+    columns: &[Column],
+    key: &[Ident],
+    wanted: Option<Vec<Ident>>,
+) -> anyhow::Result<Vec<Ident>> {
+    let Some(wanted) = wanted else {
+        return Ok(columns.iter().filter(|c| !c.generated).map(|c| c.name.clone()).collect());
+    };
+    for name in &wanted {
+        match columns.iter().find(|c| &c.name == name) {
+            None => {
+                return Err(usage(format!(
+                    "node {node}: table {} has no column {name} (named in --columns)",
+                    table.plain()
+                )));
+            }
+            Some(c) if c.generated => {
+                return Err(usage(format!(
+                    "node {node}: column {name} of {} is generated; each node computes it, leave it out of --columns",
+                    table.plain()
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(missing) = key.iter().find(|k| !wanted.contains(k)) {
+        return Err(usage(format!(
+            "--columns must include the primary key of {}: add {missing}",
+            table.plain()
+        )));
+    }
+    // Keep the table's column order whatever order --columns used.
+    Ok(columns.iter().filter(|c| wanted.contains(&c.name)).map(|c| c.name.clone()).collect())
+}
+
+/// The table on this node has the replicated columns with the same types and the same key.
+fn check_table(conn: &mut Connected, table: &QualifiedName, wanted: &[&Column], key: &[Ident]) -> anyhow::Result<()> {
+    let node = conn.node.name.clone();
+    let have = read_table(conn, table)?;
+    for column in wanted {
+        match have.iter().find(|c| c.name == column.name) {
+            None => {
+                return Err(usage(format!(
+                    "node {node}: table {} has no column {} ({}); add it there or leave it out with --columns",
+                    table.plain(),
+                    column.name,
+                    column.type_name
+                )));
+            }
+            Some(c) if c.type_name != column.type_name => {
+                return Err(usage(format!(
+                    "node {node}: column {} of {} is {} but {} on the sending node; make the types equal",
+                    column.name,
+                    table.plain(),
+                    c.type_name,
+                    column.type_name
+                )));
+            }
+            Some(c) if c.generated => {
+                return Err(usage(format!(
+                    "node {node}: column {} of {} is generated there; it cannot receive values",
+                    column.name,
+                    table.plain()
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    let their_key: Vec<Ident> = catalog::key_columns(&have).iter().map(|c| c.name.clone()).collect();
+    if their_key != key {
+        let show = |k: &[Ident]| k.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+        return Err(usage(format!(
+            "node {node}: the primary key of {} is ({}) but ({}) on the sending node; the key must be the same on every node",
+            table.plain(),
+            show(&their_key),
+            show(key)
+        )));
+    }
+    Ok(())
+}
+
+fn check_row_filter(conn: &mut Connected, table: &QualifiedName, filter: &RowFilter) -> anyhow::Result<()> {
+    let sql = render(&render::CheckRowFilter { table, filter });
+    conn.client.prepare(&sql).map(|_| ()).map_err(|err| {
+        usage(format!(
+            "node {}: --where {:?} is not a boolean expression over the columns of {}: {}",
+            conn.node.name,
+            filter.as_str(),
+            table.plain(),
+            db::error_text(&err)
+        ))
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn install_sql(
+    set: &str,
+    source: &QualifiedName,
+    local: &QualifiedName,
+    sends: bool,
+    receives: bool,
+    columns: &[Ident],
+    key: &[Ident],
+    filter: Option<&RowFilter>,
+    dests: &[NodeName],
+    options_json: &str,
+    on_error: crate::cli::OnError,
+) -> anyhow::Result<String> {
+    let set_literal = Literal::new(set);
+    let mut sql = String::new();
+    if sends {
+        let function = capture_function(set)?;
+        sql.push_str(&render(&render::CaptureFunction {
+            table: local,
+            function: &function,
+            set_name: &set_literal,
+            columns,
+            key,
+            filter,
+            tag: render::tag(),
+        }));
+        sql.push_str(&render(&render::CaptureTriggers { table: local, function: &function }));
+    }
+    if receives {
+        let non_key: Vec<Ident> = columns.iter().filter(|c| !key.contains(c)).cloned().collect();
+        sql.push_str(&render(&render::ApplyFunction {
+            table: local,
+            function: &apply_function(set)?,
+            columns,
+            key,
+            non_key: &non_key,
+            tag: render::tag(),
+        }));
+    }
+    let dest_literals: Vec<Literal> = dests.iter().map(|d| Literal::new(d.to_string())).collect();
+    sql.push_str(&render(&render::Register {
+        set_name: &set_literal,
+        local_schema: Literal::new(local.schema.as_str()),
+        local_table: Literal::new(local.name.as_str()),
+        source: Literal::new(source.plain()),
+        is_sender: sends,
+        is_receiver: receives,
+        on_error: Literal::new(match on_error {
+            crate::cli::OnError::Queue => "queue",
+            crate::cli::OnError::Fail => "fail",
+        }),
+        options: Literal::new(options_json),
+        dests: &dest_literals,
+    }));
+    Ok(sql)
+}
+
+/// Removes an earlier install of a table on one node.
+pub fn drop_sql(old: &ReplicatedTable) -> anyhow::Result<String> {
+    let local = old.local_name()?;
+    Ok(render(&render::DropObjects {
+        set_name: &Literal::new(old.set_name.clone()),
+        sender_table: old.is_sender.then_some(&local),
+        capture_function: &capture_function(&old.set_name)?,
+        apply_function: &apply_function(&old.set_name)?,
+    }))
+}

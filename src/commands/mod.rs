@@ -1,0 +1,113 @@
+//! One module per subcommand, each a `run(args, ctx)`; shared plumbing here.
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use postgres::Client;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, Node};
+use crate::db;
+use crate::error::usage;
+
+pub mod add_table;
+pub mod demo;
+pub mod drain_errors;
+pub mod init;
+pub mod remove_table;
+pub mod status;
+pub mod uninstall;
+
+pub struct Context {
+    pub config_path: Option<PathBuf>,
+}
+
+impl Context {
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Config::load(self.config_path.as_deref())
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context { config_path: cli.config };
+    match cli.command {
+        Command::Init(args) => init::run(args, &ctx),
+        Command::AddTable(args) => add_table::run(args, &ctx),
+        Command::RemoveTable(args) => remove_table::run(args, &ctx),
+        Command::DrainErrors(args) => drain_errors::run(args, &ctx),
+        Command::Status(args) => status::run(args, &ctx),
+        Command::Uninstall(args) => uninstall::run(args, &ctx),
+        Command::Demo(args) => demo::run(args, &ctx),
+    }
+}
+
+/// A node and an open connection to it.
+pub struct Connected {
+    pub node: Node,
+    pub client: Client,
+}
+
+/// Connects to every node or to none: an unreachable node is a configuration error,
+/// reported before anything is changed anywhere.
+pub fn connect_all(nodes: &[&Node]) -> anyhow::Result<Vec<Connected>> {
+    nodes
+        .iter()
+        .map(|node| {
+            let client = db::connect(node).map_err(|err| usage(format!("{err:#}")))?;
+            Ok(Connected { node: (*node).clone(), client })
+        })
+        .collect()
+}
+
+/// Runs each node's SQL in one transaction per node and commits only when every
+/// node succeeded, so a failure leaves every node as it was.
+pub fn execute_all(conns: &mut [Connected], plans: &[(usize, String)], what: &str) -> anyhow::Result<()> {
+    let mut begun = Vec::new();
+    let mut failure = None;
+    for (index, sql) in plans {
+        let conn = &mut conns[*index];
+        begun.push(*index);
+        let result = conn.client.batch_execute("begin").and_then(|_| conn.client.batch_execute(sql));
+        if let Err(err) = result {
+            failure = Some(anyhow::anyhow!(
+                "node {}: {what} failed: {}. Nothing was changed on any node",
+                conn.node.name,
+                db::error_text(&err)
+            ));
+            break;
+        }
+    }
+    if let Some(err) = failure {
+        for index in begun {
+            let _ = conns[index].client.batch_execute("rollback");
+        }
+        return Err(err);
+    }
+    for index in begun {
+        let conn = &mut conns[index];
+        conn.client.batch_execute("commit").map_err(|err| {
+            anyhow::anyhow!(
+                "node {}: commit of {what} failed: {}. Nodes before it in the file were committed; run the command again",
+                conn.node.name,
+                db::error_text(&err)
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The SQL a node would run, with every known password masked.
+pub fn print_dry_run(node: &Node, sql: &str, secrets: &[String]) {
+    println!("-- node {}", node.name);
+    println!("{}", crate::password::mask(sql, secrets));
+}
+
+/// Asks on a terminal; without one, `--yes` is required.
+pub fn confirm(prompt: &str, yes: bool) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(usage(format!("{prompt}: no terminal to ask on; pass --yes to go ahead")));
+    }
+    Ok(dialoguer::Confirm::new().with_prompt(prompt).default(false).interact()?)
+}

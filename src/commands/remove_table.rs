@@ -1,0 +1,66 @@
+//! `repsync remove-table`: removes exactly what add-table installed, on every node.
+use super::{Context, confirm, connect_all, execute_all, print_dry_run};
+use crate::catalog;
+use crate::cli::RemoveTableArgs;
+use crate::config::Node;
+use crate::error::usage;
+use crate::render::{self, render};
+use crate::sql::{Literal, QualifiedName};
+
+use super::add_table::{drop_sql, set_name};
+
+pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let source = QualifiedName::parse(&args.table)?;
+    let set = set_name(&source);
+    let all: Vec<&Node> = config.nodes.iter().collect();
+    let mut conns = connect_all(&all)?;
+    let mut plans = Vec::new();
+    let mut queued = Vec::new();
+    for (index, conn) in conns.iter_mut().enumerate() {
+        if !catalog::node_state(&mut conn.client)?.installed {
+            continue;
+        }
+        let Some(table) = catalog::replicated_tables(&mut conn.client)?.into_iter().find(|t| t.set_name == set)
+        else {
+            continue;
+        };
+        let depth = catalog::set_queue_depth(&mut conn.client, &set)?;
+        if depth > 0 {
+            queued.push(format!("node {}: {depth} queued change(s)", conn.node.name));
+        }
+        let mut sql = drop_sql(&table)?;
+        if args.force {
+            sql.push_str(&render(&render::PurgeQueue { set_name: &Literal::new(set.clone()) }));
+        }
+        plans.push((index, sql));
+    }
+    if plans.is_empty() {
+        return Err(usage(format!(
+            "table {} is not replicated on any node; `repsync status` lists the replicated tables",
+            source.plain()
+        )));
+    }
+    if !queued.is_empty() && !args.force {
+        return Err(usage(format!(
+            "table {}: changes are still queued for peers ({}); run `repsync drain-errors` first, or pass --force to throw them away",
+            source.plain(),
+            queued.join("; ")
+        )));
+    }
+    if args.dry_run.dry_run {
+        for (index, sql) in &plans {
+            print_dry_run(&conns[*index].node, sql, &[]);
+        }
+        return Ok(());
+    }
+    if !confirm(&format!("Stop replicating {} on {} node(s)?", source.plain(), plans.len()), args.confirm.yes)? {
+        println!("nothing removed");
+        return Ok(());
+    }
+    execute_all(&mut conns, &plans, &format!("remove-table {}", source.plain()))?;
+    for (index, _) in &plans {
+        println!("node {}: {} no longer replicated", conns[*index].node.name, source.plain());
+    }
+    Ok(())
+}

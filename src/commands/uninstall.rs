@@ -1,0 +1,69 @@
+//! `repsync uninstall`: removes everything repsync installed, on every node.
+use super::{Context, confirm, connect_all, execute_all, print_dry_run};
+use crate::catalog;
+use crate::cli::UninstallArgs;
+use crate::config::Node;
+use crate::error::usage;
+use crate::render::{self, render};
+
+use super::add_table::drop_sql;
+use super::init::server_name;
+
+pub fn run(args: UninstallArgs, ctx: &Context) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let all: Vec<&Node> = config.nodes.iter().collect();
+    let mut conns = connect_all(&all)?;
+    let mut plans = Vec::new();
+    let mut queued = Vec::new();
+    for (index, conn) in conns.iter_mut().enumerate() {
+        let state = catalog::node_state(&mut conn.client)?;
+        let Some(local) = state.installed.then(|| catalog::local_node(&mut conn.client)).transpose()?.flatten()
+        else {
+            println!("node {}: repsync is not installed, nothing to remove", conn.node.name);
+            continue;
+        };
+        let depth: i64 = catalog::queues(&mut conn.client)?.iter().map(|q| q.depth).sum();
+        if depth > 0 {
+            queued.push(format!("node {}: {depth} queued change(s)", conn.node.name));
+        }
+        let mut sql = String::new();
+        for table in catalog::replicated_tables(&mut conn.client)? {
+            sql.push_str(&drop_sql(&table)?);
+        }
+        let servers = catalog::peers(&mut conn.client)?
+            .iter()
+            .map(|p| server_name(&p.name))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        sql.push_str(&render(&render::Uninstall {
+            node: conn.node.name.as_str(),
+            servers: &servers,
+            drop_dblink: local.created_dblink,
+            restore_user_mappings: state.superuser,
+        }));
+        plans.push((index, sql));
+    }
+    if plans.is_empty() {
+        return Ok(());
+    }
+    if !queued.is_empty() && !args.force {
+        return Err(usage(format!(
+            "changes are still queued for peers ({}); run `repsync drain-errors` first, or pass --force to throw them away",
+            queued.join("; ")
+        )));
+    }
+    if args.dry_run.dry_run {
+        for (index, sql) in &plans {
+            print_dry_run(&conns[*index].node, sql, &[]);
+        }
+        return Ok(());
+    }
+    if !confirm(&format!("Remove repsync from {} node(s)?", plans.len()), args.confirm.yes)? {
+        println!("nothing removed");
+        return Ok(());
+    }
+    execute_all(&mut conns, &plans, "uninstall")?;
+    for (index, _) in &plans {
+        println!("node {}: repsync removed", conns[*index].node.name);
+    }
+    Ok(())
+}

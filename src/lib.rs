@@ -1,0 +1,12 @@
+//! repsync: table-level PostgreSQL replication built from triggers, PL/pgSQL and dblink.
+pub mod catalog;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod fingerprint;
+pub mod local_cluster;
+pub mod password;
+pub mod render;
+pub mod sql;

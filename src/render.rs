@@ -1,0 +1,148 @@
+//! Askama template structs: one per unit of DDL under `templates/`. Fields are the
+//! quoting types of `sql`, never raw strings, so every name and value is escaped.
+use askama::Template;
+
+use crate::sql::{Ident, Literal, QualifiedName, RowFilter, dollar_tag};
+
+/// Stands in for the dollar-quote tag while rendering. NUL never occurs in SQL text
+/// PostgreSQL accepts, so the final tag can be chosen after the body is known.
+const TAG_PLACEHOLDER: &str = "\u{0}";
+
+/// Renders a template, then replaces the tag placeholder with a dollar-quote tag
+/// that occurs nowhere in the rendered text.
+pub fn render(template: &impl Template) -> String {
+    let text = template.render().expect("templates render from typed fields");
+    let tag = dollar_tag(&text);
+    text.replace(TAG_PLACEHOLDER, &tag)
+}
+
+pub fn tag() -> &'static str {
+    TAG_PLACEHOLDER
+}
+
+#[derive(Template)]
+#[template(path = "init/catalog.sql", escape = "none")]
+pub struct Catalog<'a> {
+    pub node: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "init/functions.sql", escape = "none")]
+pub struct Functions<'a> {
+    pub node: &'a str,
+    pub dblink_schema: &'a Ident,
+    pub tag: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "init/peer.sql", escape = "none")]
+pub struct Peer<'a> {
+    pub node: &'a str,
+    pub peer: &'a str,
+    pub server: &'a Ident,
+    pub options: &'a [(Ident, Literal)],
+    pub mapping: &'a [(Ident, Literal)],
+    pub peer_literal: Literal,
+    pub server_literal: Literal,
+}
+
+#[derive(Template)]
+#[template(path = "table/capture_function.sql", escape = "none")]
+pub struct CaptureFunction<'a> {
+    pub table: &'a QualifiedName,
+    pub function: &'a Ident,
+    pub set_name: &'a Literal,
+    pub columns: &'a [Ident],
+    pub key: &'a [Ident],
+    pub filter: Option<&'a RowFilter>,
+    pub tag: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "table/capture_triggers.sql", escape = "none")]
+pub struct CaptureTriggers<'a> {
+    pub table: &'a QualifiedName,
+    pub function: &'a Ident,
+}
+
+#[derive(Template)]
+#[template(path = "table/apply_function.sql", escape = "none")]
+pub struct ApplyFunction<'a> {
+    pub table: &'a QualifiedName,
+    pub function: &'a Ident,
+    pub columns: &'a [Ident],
+    pub key: &'a [Ident],
+    pub non_key: &'a [Ident],
+    pub tag: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "table/drop_objects.sql", escape = "none")]
+pub struct DropObjects<'a> {
+    pub set_name: &'a Literal,
+    pub sender_table: Option<&'a QualifiedName>,
+    pub capture_function: &'a Ident,
+    pub apply_function: &'a Ident,
+}
+
+#[derive(Template)]
+#[template(path = "table/register.sql", escape = "none")]
+pub struct Register<'a> {
+    pub set_name: &'a Literal,
+    pub local_schema: Literal,
+    pub local_table: Literal,
+    pub source: Literal,
+    pub is_sender: bool,
+    pub is_receiver: bool,
+    pub on_error: Literal,
+    pub options: Literal,
+    pub dests: &'a [Literal],
+}
+
+#[derive(Template)]
+#[template(path = "init/local_node.sql", escape = "none")]
+pub struct LocalNode<'a> {
+    pub node: &'a str,
+    pub node_literal: Literal,
+    pub created_dblink: bool,
+    pub fingerprint: Literal,
+    pub revoke_user_mappings: bool,
+}
+
+#[derive(Template)]
+#[template(path = "init/drop_peer.sql", escape = "none")]
+pub struct DropPeer<'a> {
+    pub peer: &'a str,
+    pub server: &'a Ident,
+    pub peer_literal: Literal,
+}
+
+#[derive(Template)]
+#[template(path = "init/extension.sql", escape = "none")]
+pub struct Extension<'a> {
+    pub schema: &'a Ident,
+}
+
+/// Parsed and type-checked by PostgreSQL as one prepared statement, which refuses
+/// anything but a single boolean expression over the table's columns.
+#[derive(Template)]
+#[template(path = "table/check_row_filter.sql", escape = "none")]
+pub struct CheckRowFilter<'a> {
+    pub table: &'a QualifiedName,
+    pub filter: &'a RowFilter,
+}
+
+#[derive(Template)]
+#[template(path = "table/purge_queue.sql", escape = "none")]
+pub struct PurgeQueue<'a> {
+    pub set_name: &'a Literal,
+}
+
+#[derive(Template)]
+#[template(path = "init/uninstall.sql", escape = "none")]
+pub struct Uninstall<'a> {
+    pub node: &'a str,
+    pub servers: &'a [Ident],
+    pub drop_dblink: bool,
+    pub restore_user_mappings: bool,
+}

@@ -1,0 +1,63 @@
+-- repsync catalog on node {{ node }}: what is replicated, to whom, and the queue.
+create schema if not exists repsync;
+revoke all on schema repsync from public;
+
+create table if not exists repsync.local_node (
+    singleton boolean primary key default true check (singleton),
+    name text not null,
+    created_dblink boolean not null,
+    init_fingerprint text not null
+);
+
+create table if not exists repsync.peer (
+    name text primary key,
+    server_name name not null unique
+);
+
+create table if not exists repsync.replicated_table (
+    set_name text primary key,
+    local_schema name not null,
+    local_table name not null,
+    source text not null,
+    is_sender boolean not null,
+    is_receiver boolean not null,
+    mode text not null check (mode in ('sync')),
+    on_error text not null check (on_error in ('queue', 'fail')),
+    options jsonb not null,
+    objects jsonb not null default '{}'
+);
+
+create table if not exists repsync.route (
+    set_name text not null references repsync.replicated_table on delete cascade,
+    dest text not null references repsync.peer,
+    primary key (set_name, dest)
+);
+
+-- Changes of the running transaction, until its commit ships them. Unlogged: a row
+-- never outlives its transaction, so a crash has nothing here worth keeping.
+create unlogged table if not exists repsync.pending (
+    id bigserial primary key,
+    xid xid8 not null default pg_current_xact_id(),
+    set_name text not null,
+    op "char" not null,
+    old_rows json,
+    new_rows json
+);
+create index if not exists pending_xid on repsync.pending (xid);
+
+-- Changes a peer has not received yet, oldest first per destination.
+create table if not exists repsync.sync_err_rec (
+    id bigserial primary key,
+    dest text not null,
+    set_name text not null,
+    op "char" not null,
+    old_rows json,
+    new_rows json,
+    origin_xid xid8 not null,
+    queued_at timestamptz not null default clock_timestamp(),
+    last_error text,
+    last_attempt timestamptz
+);
+create index if not exists sync_err_rec_dest on repsync.sync_err_rec (dest, id);
+
+revoke all on all tables in schema repsync from public;

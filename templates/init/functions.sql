@@ -1,0 +1,204 @@
+-- repsync functions on node {{ node }}: ship at pre-commit, queue on failure, drain.
+
+-- The statement that applies one captured change on a peer.
+create or replace function repsync.apply_call(p_set_name text, p_op "char", p_old json, p_new json)
+returns text language sql immutable parallel safe
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+    select format('select repsync.%I(%L, %L::json, %L::json);', 'apply_' || p_set_name, p_op, p_old, p_new)
+{{ tag }};
+
+-- Runs p_sql on a peer in one remote transaction (a multi-statement query string is
+-- one implicit transaction). The connection is kept for the session.
+create or replace function repsync.ship(p_dest text, p_sql text)
+returns void language plpgsql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+declare
+    v_conn text := 'repsync_' || p_dest;
+    v_cached boolean;
+begin
+    v_cached := v_conn = any (coalesce({{ dblink_schema }}.dblink_get_connections(), '{}'));
+    if not v_cached then
+        perform {{ dblink_schema }}.dblink_connect(v_conn, v_conn);
+    end if;
+    begin
+        perform {{ dblink_schema }}.dblink_exec(v_conn, p_sql);
+    exception when others then
+        perform {{ dblink_schema }}.dblink_disconnect(v_conn);
+        if not v_cached then
+            raise;
+        end if;
+        -- A kept connection dies when the peer restarts: one more try on a new one.
+        perform {{ dblink_schema }}.dblink_connect(v_conn, v_conn);
+        begin
+            perform {{ dblink_schema }}.dblink_exec(v_conn, p_sql);
+        exception when others then
+            perform {{ dblink_schema }}.dblink_disconnect(v_conn);
+            raise;
+        end;
+    end;
+end
+{{ tag }};
+
+-- Fires once per statement at pre-commit (deferred); the first call ships the whole
+-- transaction to each peer and empties pending, the later calls find nothing.
+create or replace function repsync.flush()
+returns trigger language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+declare
+    v_xid xid8 := pg_current_xact_id();
+    v_dest record;
+    v_sql text;
+begin
+    for v_dest in
+        select r.dest, bool_or(t.on_error = 'fail') as must_fail
+          from repsync.pending q
+          join repsync.route r on r.set_name = q.set_name
+          join repsync.replicated_table t on t.set_name = q.set_name
+         where q.xid = v_xid
+         group by r.dest
+         order by r.dest
+    loop
+        if exists (select from repsync.sync_err_rec e where e.dest = v_dest.dest) then
+            if v_dest.must_fail then
+                raise exception 'repsync: node "%" has queued changes that this transaction would overtake', v_dest.dest
+                    using hint = 'run "repsync drain-errors --to ' || v_dest.dest || '" first';
+            end if;
+            insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid)
+            select v_dest.dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid
+              from repsync.pending q
+              join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
+             where q.xid = v_xid
+             order by q.id;
+            continue;
+        end if;
+        select string_agg(repsync.apply_call(q.set_name, q.op, q.old_rows, q.new_rows), E'\n' order by q.id)
+          into v_sql
+          from repsync.pending q
+          join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
+         where q.xid = v_xid;
+        begin
+            perform repsync.ship(v_dest.dest, v_sql);
+        exception when others then
+            if v_dest.must_fail then
+                raise exception 'repsync: could not replicate to node "%": %', v_dest.dest, sqlerrm
+                    using hint = 'the table was added with --on-error fail; fix node "' || v_dest.dest
+                        || '" or add the table again with --on-error queue';
+            end if;
+            insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid, last_error, last_attempt)
+            select v_dest.dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid, sqlerrm, clock_timestamp()
+              from repsync.pending q
+              join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
+             where q.xid = v_xid
+             order by q.id;
+        end;
+    end loop;
+    delete from repsync.pending q where q.xid = v_xid;
+    return null;
+end
+{{ tag }};
+
+drop trigger if exists flush on repsync.pending;
+create constraint trigger flush after insert on repsync.pending
+    deferrable initially deferred for each row execute function repsync.flush();
+
+-- Replays the queue: per destination the oldest p_limit entries in one remote
+-- transaction; local entries go only once the remote commit returned. When the batch
+-- fails, the entries are tried one by one so the ones before the failing entry land
+-- and the failing one is shown with its error.
+create or replace function repsync.drain_errors(p_dest text default null, p_limit integer default 1000)
+returns table (dest text, applied integer, remaining bigint, failed_id bigint, error text)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+#variable_conflict use_column
+declare
+    v_dest text;
+    v_ids bigint[];
+    v_sql text;
+    v_entry record;
+begin
+    if p_limit is null or p_limit < 1 then
+        raise exception 'repsync.drain_errors: p_limit must be at least 1, not %', p_limit;
+    end if;
+    for v_dest in
+        select distinct e.dest from repsync.sync_err_rec e
+         where p_dest is null or e.dest = p_dest
+         order by 1
+    loop
+        dest := v_dest;
+        applied := 0;
+        failed_id := null;
+        error := null;
+        if not pg_try_advisory_xact_lock(hashtext('repsync.drain_errors'), hashtext(v_dest)) then
+            error := 'another drain of this destination is running; nothing done';
+        else
+            select array_agg(e.id order by e.id),
+                   string_agg(repsync.apply_call(e.set_name, e.op, e.old_rows, e.new_rows), E'\n' order by e.id)
+              into v_ids, v_sql
+              from (select * from repsync.sync_err_rec e
+                     where e.dest = v_dest
+                     order by e.id
+                     limit p_limit
+                       for update) e;
+            begin
+                perform repsync.ship(v_dest, v_sql);
+                delete from repsync.sync_err_rec e where e.id = any (v_ids);
+                applied := cardinality(v_ids);
+            exception when others then
+                for v_entry in
+                    select * from repsync.sync_err_rec e where e.id = any (v_ids) order by e.id
+                loop
+                    begin
+                        perform repsync.ship(v_dest,
+                            repsync.apply_call(v_entry.set_name, v_entry.op, v_entry.old_rows, v_entry.new_rows));
+                        delete from repsync.sync_err_rec e where e.id = v_entry.id;
+                        applied := applied + 1;
+                    exception when others then
+                        failed_id := v_entry.id;
+                        error := sqlerrm;
+                        update repsync.sync_err_rec e
+                           set last_error = sqlerrm, last_attempt = clock_timestamp()
+                         where e.id = v_entry.id;
+                        exit;
+                    end;
+                end loop;
+            end;
+        end if;
+        select count(*) into remaining from repsync.sync_err_rec e where e.dest = v_dest;
+        return next;
+    end loop;
+end
+{{ tag }};
+
+-- Drops one queued change on purpose (the operator decided the peer must not get it).
+create or replace function repsync.discard(p_id bigint)
+returns boolean language sql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+    with gone as (delete from repsync.sync_err_rec where id = p_id returning 1)
+    select exists (select from gone)
+{{ tag }};
+
+-- What add-table installed for a set on this node, with a fingerprint of each
+-- object's definition, so status can tell missing and changed objects apart.
+create or replace function repsync.installed_objects(p_set_name text)
+returns table (object text, fingerprint text) language sql stable
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+    select 'function ' || p.oid::regprocedure::text, md5(pg_get_functiondef(p.oid))
+      from pg_proc p
+     where p.pronamespace = 'repsync'::regnamespace
+       and p.proname in ('capture_' || p_set_name, 'apply_' || p_set_name)
+    union all
+    select 'trigger ' || quote_ident(tg.tgname) || ' on ' || tg.tgrelid::regclass::text, md5(pg_get_triggerdef(tg.oid))
+      from pg_trigger tg
+      join repsync.replicated_table t on t.set_name = p_set_name
+     where tg.tgrelid = (quote_ident(t.local_schema) || '.' || quote_ident(t.local_table))::regclass
+       and tg.tgname like 'repsync\_capture\_%'
+{{ tag }};
+
+revoke all on function repsync.ship(text, text), repsync.flush(), repsync.drain_errors(text, integer),
+    repsync.discard(bigint) from public;

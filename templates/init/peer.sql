@@ -1,0 +1,15 @@
+-- Node {{ node }} reaches node {{ peer }} through this server; the origin option marks
+-- the sessions it opens there, so their changes are not sent back.
+drop server if exists {{ server }} cascade;
+create server {{ server }} foreign data wrapper dblink_fdw options (
+{%- for (key, value) in options %}
+    {{ key }} {{ value }}{% if !loop.last %},{% endif %}
+{%- endfor %}
+);
+create user mapping for current_user server {{ server }} options (
+{%- for (key, value) in mapping %}
+    {{ key }} {{ value }}{% if !loop.last %},{% endif %}
+{%- endfor %}
+);
+insert into repsync.peer (name, server_name) values ({{ peer_literal }}, {{ server_literal }})
+    on conflict (name) do update set server_name = excluded.server_name;

@@ -1,0 +1,35 @@
+-- Applies a peer's captured statement to {{ table }}. Idempotent: full row images are
+-- upserted by key, deletes of missing rows do nothing, so a batch applied twice
+-- leaves the same result.
+create or replace function repsync.{{ function }}(p_op "char", p_old json, p_new json)
+returns void language plpgsql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+begin
+    if p_op = 'T' then
+        truncate only {{ table }};
+        return;
+    end if;
+    if p_old is not null then
+        -- Keys that are gone: all of them for a delete, the changed ones for an update.
+        delete from only {{ table }} as t
+         using (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                  from json_populate_recordset(null::{{ table }}, p_old)
+                except
+                select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                  from json_populate_recordset(null::{{ table }}, coalesce(p_new, '[]'))) as gone
+         where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = gone.{{ c }}{% endfor %};
+    end if;
+    if p_new is not null then
+        insert into {{ table }} as t ({% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})
+        select {% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+          from json_populate_recordset(null::{{ table }}, p_new)
+            on conflict ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})
+        {%- if non_key.is_empty() %}
+            do nothing;
+        {%- else %}
+            do update set {% for c in non_key %}{% if !loop.first %}, {% endif %}{{ c }} = excluded.{{ c }}{% endfor %};
+        {%- endif %}
+    end if;
+end
+{{ tag }};

@@ -1,0 +1,40 @@
+-- Captures each statement's rows on {{ table }} into repsync.pending, one row per statement.
+create or replace function repsync.{{ function }}()
+returns trigger language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+#variable_conflict use_column
+begin
+    -- Sessions that apply a peer's changes carry the origin marker: never send back.
+    if coalesce(current_setting('repsync.origin', true), '') <> '' then
+        return null;
+    end if;
+    if TG_OP = 'INSERT' then
+        insert into repsync.pending (set_name, op, new_rows)
+        select {{ set_name }}, 'I', json_agg(r)
+          from (select {% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                  from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r
+        having count(*) > 0;
+    elsif TG_OP = 'UPDATE' then
+        insert into repsync.pending (set_name, op, old_rows, new_rows)
+        select {{ set_name }}, 'U', o.rows, n.rows
+          from (select json_agg(r) as rows
+                  from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                          from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) o,
+               (select json_agg(r) as rows
+                  from (select {% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                          from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) n
+         where o.rows is not null or n.rows is not null;
+    elsif TG_OP = 'DELETE' then
+        insert into repsync.pending (set_name, op, old_rows)
+        select {{ set_name }}, 'D', json_agg(r)
+          from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                  from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r
+        having count(*) > 0;
+    elsif TG_OP = 'TRUNCATE' then
+        insert into repsync.pending (set_name, op) values ({{ set_name }}, 'T');
+    end if;
+    return null;
+end
+{{ tag }};
+revoke all on function repsync.{{ function }}() from public;

@@ -1,0 +1,1 @@
+select 1 from only {{ table }} where {{ filter }} limit 0

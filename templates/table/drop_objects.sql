@@ -1,0 +1,10 @@
+-- Removes what add-table installed for {{ set_name }} on this node.
+{%- if let Some(table) = sender_table %}
+drop trigger if exists repsync_capture_insert on {{ table }};
+drop trigger if exists repsync_capture_update on {{ table }};
+drop trigger if exists repsync_capture_delete on {{ table }};
+drop trigger if exists repsync_capture_truncate on {{ table }};
+{%- endif %}
+drop function if exists repsync.{{ capture_function }}();
+drop function if exists repsync.{{ apply_function }}("char", json, json);
+delete from repsync.replicated_table where set_name = {{ set_name }};

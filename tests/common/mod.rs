@@ -1,0 +1,117 @@
+//! Shared harness for the integration tests: a few throwaway PostgreSQL
+//! clusters plus a `repsync.toml` that points at them.
+
+// Each tests/*.rs file compiles its own copy of this module and uses only
+// part of it, so unused items are expected.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use repsync::local_cluster::{LocalCluster, find_bindir};
+
+pub struct Nodes {
+    pub clusters: Vec<LocalCluster>,
+    /// Holds `repsync.toml`; kept alive as long as the clusters.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts `n` clusters named a, b, c, ... and writes a `repsync.toml` listing
+/// them. Clusters start in parallel because initdb dominates test time.
+/// dblink is deliberately not created: `repsync init` is expected to do it.
+pub fn start_nodes(n: usize) -> Nodes {
+    assert!((1..=26).contains(&n), "node names are single letters");
+    let bindir = find_bindir().unwrap_or_else(|e| panic!("{e:#}"));
+    let clusters: Vec<LocalCluster> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let name = char::from(b'a' + i as u8).to_string();
+                let bindir = &bindir;
+                s.spawn(move || {
+                    LocalCluster::start(bindir, &name)
+                        .unwrap_or_else(|e| panic!("starting node {name}: {e:#}"))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let dir = tempfile::tempdir().expect("creating the config directory");
+    let mut config = String::new();
+    for c in &clusters {
+        // toml's own quoting, in case a temp path ever contains `"` or `\`.
+        let dsn = toml::Value::String(c.dsn());
+        config.push_str(&format!("[nodes.{}]\ndsn = {dsn}\n\n", c.name()));
+    }
+    std::fs::write(dir.path().join("repsync.toml"), config).expect("writing repsync.toml");
+    Nodes { clusters, dir }
+}
+
+impl Nodes {
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("repsync.toml")
+    }
+
+    pub fn node(&self, name: &str) -> &LocalCluster {
+        self.clusters
+            .iter()
+            .find(|c| c.name() == name)
+            .unwrap_or_else(|| panic!("no node named {name}"))
+    }
+
+    /// Test setup and assertions should fail loudly, so errors panic here.
+    pub fn sql(&self, name: &str, sql: &str) -> String {
+        self.node(name)
+            .psql("postgres", sql)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// Runs the real binary so tests cover argument parsing and exit codes.
+    /// stdin is closed and PGPASSWORD removed so that prompts or a password
+    /// from the developer's shell cannot make a test pass or hang.
+    pub fn repsync(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_repsync"))
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .env_remove("PGPASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running the repsync binary");
+        (
+            // Killed by a signal: no exit code, report it as -1.
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn repsync_ok(&self, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.repsync(args);
+        assert_eq!(
+            code, 0,
+            "repsync {args:?} exited with {code}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+        stdout
+    }
+
+    /// Replication is asynchronous from the test's point of view, so results
+    /// on a peer are polled for rather than checked once.
+    pub fn wait_for(&self, name: &str, sql: &str, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let last = match self.node(name).psql("postgres", sql) {
+                Ok(value) if value == expected => return,
+                Ok(value) => value,
+                Err(e) => format!("error: {e:#}"),
+            };
+            if Instant::now() >= deadline {
+                panic!(
+                    "node {name}: `{sql}` did not return {expected:?} within 10 s; last: {last:?}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
