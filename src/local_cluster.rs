@@ -106,8 +106,8 @@ pub struct LocalCluster {
     data_dir: PathBuf,
     socket_dir: PathBuf,
     log_file: PathBuf,
-    // Last field: it must outlive the shutdown in `Drop::drop`, and fields
-    // are dropped after that runs anyway.
+    // Deleted only after `Drop::drop` has stopped the server, since fields
+    // are dropped after it runs.
     dir: TempDir,
 }
 

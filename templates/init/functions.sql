@@ -5,7 +5,7 @@ create or replace function repsync.apply_call(p_set_name text, p_op "char", p_ol
 returns text language sql immutable parallel safe
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
-    select format('select repsync.%I(%L, %L::json, %L::json);', 'apply_' || p_set_name, p_op, p_old, p_new)
+    select format('call repsync.%I(%L, %L::json, %L::json);', 'apply_' || p_set_name, p_op, p_old, p_new)
 {{ tag }};
 
 -- Runs p_sql on a peer in one remote transaction (a multi-statement query string is
@@ -188,7 +188,7 @@ create or replace function repsync.installed_objects(p_set_name text)
 returns table (object text, fingerprint text) language sql stable
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
-    select 'function ' || p.oid::regprocedure::text, md5(pg_get_functiondef(p.oid))
+    select case p.prokind when 'p' then 'procedure ' else 'function ' end || p.oid::regprocedure::text, md5(pg_get_functiondef(p.oid))
       from pg_proc p
      where p.pronamespace = 'repsync'::regnamespace
        and p.proname in ('capture_' || p_set_name, 'apply_' || p_set_name)

@@ -1,8 +1,8 @@
 -- Applies a peer's captured statement to {{ table }}. Idempotent: full row images are
 -- upserted by key, deletes of missing rows do nothing, so a batch applied twice
 -- leaves the same result.
-create or replace function repsync.{{ function }}(p_op "char", p_old json, p_new json)
-returns void language plpgsql
+create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json)
+language plpgsql
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
 begin
