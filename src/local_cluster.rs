@@ -117,6 +117,12 @@ impl LocalCluster {
     /// The port is probed by binding port 0; since another process may take
     /// it before the server binds, a bind failure is retried on a new port.
     pub fn start(bindir: &Path, name: &str) -> Result<LocalCluster> {
+        Self::start_with_settings(bindir, name, "")
+    }
+
+    /// Like [`LocalCluster::start`], with extra `postgresql.conf` lines that
+    /// override the defaults (the benchmark turns durability back on).
+    pub fn start_with_settings(bindir: &Path, name: &str, settings: &str) -> Result<LocalCluster> {
         let as_root = running_as_root();
         if as_root {
             find_runuser()?;
@@ -159,7 +165,7 @@ impl LocalCluster {
             dir,
         };
         cluster.initdb()?;
-        cluster.write_config()?;
+        cluster.write_config(settings)?;
 
         let mut last_err = None;
         for _ in 0..START_ATTEMPTS {
@@ -283,7 +289,7 @@ impl LocalCluster {
     /// a restart, or someone debugging with pg_ctl by hand, gets the same
     /// server. Only the port is passed at start time because it can change
     /// between start attempts.
-    fn write_config(&self) -> Result<()> {
+    fn write_config(&self, settings: &str) -> Result<()> {
         let conf = format!(
             "\n# added by repsync local_cluster\n\
              listen_addresses = '127.0.0.1'\n\
@@ -294,7 +300,8 @@ impl LocalCluster {
              max_connections = 100\n\
              shared_buffers = 128MB\n\
              max_prepared_transactions = 10\n\
-             logging_collector = off\n",
+             logging_collector = off\n\
+             {settings}\n",
             self.socket_dir.display()
         );
         let path = self.data_dir.join("postgresql.conf");
