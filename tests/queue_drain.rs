@@ -324,7 +324,6 @@ fn two_drains_at_once() {
     for out in &outputs {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        eprintln!("drain: {:?}\n{stdout}\n{stderr}", out.status.code());
         match out.status.code() {
             Some(0) => {}
             Some(1) => {
