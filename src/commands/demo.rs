@@ -1,6 +1,7 @@
 //! `repsync demo`: three throwaway local nodes, multi-master on a sample table,
 //! writes on every node, the rows converge, the status table, then cleanup, also on
 //! Ctrl-C and on failure.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
@@ -14,6 +15,11 @@ const NODES: [&str; 3] = ["a", "b", "c"];
 const TABLE: &str = "create table public.accounts (id int primary key, owner text not null, balance numeric(12,2) not null)";
 
 type Clusters = Arc<Mutex<Vec<LocalCluster>>>;
+
+/// While nodes are being started they are not registered yet, so an interrupt then
+/// is only noted, and acted on once they are.
+static STARTING: AtomicBool = AtomicBool::new(true);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Stops and removes the nodes however the demo ends.
 struct Cleanup(Clusters);
@@ -34,6 +40,10 @@ pub fn run(_args: DemoArgs, _ctx: &Context) -> anyhow::Result<()> {
     let clusters: Clusters = Arc::new(Mutex::new(Vec::new()));
     let on_interrupt = clusters.clone();
     ctrlc::set_handler(move || {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        if STARTING.load(Ordering::SeqCst) {
+            return;
+        }
         eprintln!("\ninterrupted: stopping and removing the demo nodes");
         if let Ok(mut clusters) = on_interrupt.lock() {
             clusters.clear();
@@ -48,10 +58,22 @@ pub fn run(_args: DemoArgs, _ctx: &Context) -> anyhow::Result<()> {
         handles.into_iter().map(|h| h.join().expect("cluster start thread")).collect()
     });
     let mut dsns = Vec::new();
+    let mut failure = None;
     for cluster in started {
-        let cluster = cluster?;
-        dsns.push(cluster.dsn());
-        clusters.lock().expect("not poisoned").push(cluster);
+        match cluster {
+            Ok(cluster) => {
+                dsns.push(cluster.dsn());
+                clusters.lock().expect("not poisoned").push(cluster);
+            }
+            Err(err) => failure = Some(err),
+        }
+    }
+    STARTING.store(false, Ordering::SeqCst);
+    if let Some(err) = failure {
+        return Err(err.context("starting the demo nodes"));
+    }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        anyhow::bail!("interrupted");
     }
     let psql = |node: usize, sql: &str| -> anyhow::Result<String> {
         clusters.lock().expect("not poisoned")[node].psql("postgres", sql)
