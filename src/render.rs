@@ -24,6 +24,7 @@ pub fn tag() -> &'static str {
 #[template(path = "init/catalog.sql", escape = "none")]
 pub struct Catalog<'a> {
     pub node: &'a str,
+    pub peer_role: Option<Ident>,
 }
 
 #[derive(Template)]

@@ -79,3 +79,23 @@ fn multi_master_three_nodes_with_a_hostile_composite_key() {
         assert_eq!(nodes.sql(n, r#"select count(*) from "Odd $$ Schema"."Tab, {x}""#), "0");
     }
 }
+
+#[test]
+fn an_application_role_without_rights_on_schema_repsync_replicates() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, "create table t (id int primary key, v text); create role app; grant all on t to app");
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(&["add-table", "t"]);
+    nodes.sql("a", "set role app; insert into t values (1, 'from app on a'); reset role");
+    nodes.sql("b", "set role app; insert into t values (2, 'from app on b'); reset role");
+    for n in ["a", "b"] {
+        assert_eq!(nodes.sql(n, "select string_agg(v, ',' order by id) from t"), "from app on a,from app on b");
+    }
+    // The role cannot reach the queue or ship arbitrary SQL to a peer.
+    let denied = nodes.node("a").psql("postgres", "set role app; select repsync.ship('b', 'select 1')");
+    assert!(denied.is_err(), "app could call repsync.ship");
+    let denied = nodes.node("a").psql("postgres", "set role app; select count(*) from repsync.sync_err_rec");
+    assert!(denied.is_err(), "app could read the queue");
+}

@@ -180,7 +180,7 @@ fn tables_that_cannot_be_replicated_are_refused() {
         assert_eq!(repsync_triggers(&nodes, n), 0, "a trigger was installed on {n}");
         assert_eq!(nodes.sql(n, "select count(*) from repsync.replicated_table"), "0");
         assert_eq!(
-            nodes.sql(n, r"select count(*) from pg_proc where proname like 'capture\_%' or proname like 'apply\_%'"),
+            nodes.sql(n, r"select count(*) from pg_proc where proname ~ '^(capture|apply)_t_[0-9a-f]{20}$'"),
             "0"
         );
     }
@@ -248,10 +248,10 @@ fn add_table_again_is_idempotent_and_replaces_cleanly() {
     assert_eq!(repsync_triggers(&nodes, "a"), 4);
     assert_eq!(repsync_triggers(&nodes, "b"), 0);
     assert_eq!(
-        nodes.sql("b", r"select count(*) from pg_proc where proname like 'capture\_%'"),
+        nodes.sql("b", r"select count(*) from pg_proc where proname ~ '^capture_t_[0-9a-f]{20}$'"),
         "0"
     );
-    assert_eq!(nodes.sql("a", r"select count(*) from pg_proc where proname like 'apply\_%'"), "0");
+    assert_eq!(nodes.sql("a", r"select count(*) from pg_proc where proname ~ '^apply_t_[0-9a-f]{20}$'"), "0");
     nodes.sql("b", "insert into t values (3, 'b only', null)");
     nodes.sql("a", "insert into t values (4, 'to b', null)");
     assert_eq!(nodes.sql("a", "select count(*) from t where id = 3"), "0");
@@ -261,4 +261,32 @@ fn add_table_again_is_idempotent_and_replaces_cleanly() {
 
     // status agrees that everything is in place.
     nodes.repsync_ok(&["status"]);
+}
+
+/// The filter is checked in the context the capture function evaluates it in: an
+/// expression that works at add-table time must work on every write.
+#[test]
+fn row_filter_is_checked_where_it_runs() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, "create table r (id int primary key, region text)");
+    }
+    nodes.sql("a", "create function public.is_eu(text) returns boolean language sql immutable as 'select $1 = ''eu'''");
+    nodes.repsync_ok(&["init"]);
+    let (code, stdout, stderr) = nodes.repsync(&["add-table", "r", "--from", "a", "--to", "b", "--where", "is_eu(region)"]);
+    match code {
+        2 => {
+            assert!(stderr.contains("is_eu"), "{stderr}");
+            assert_eq!(repsync_triggers(&nodes, "a"), 0);
+        }
+        0 => {
+            nodes.sql("a", "insert into r values (1, 'eu'), (2, 'us')");
+            assert_eq!(nodes.sql("b", "select string_agg(id::text, ',') from r"), "1");
+        }
+        _ => panic!("exit {code}\n{stdout}\n{stderr}"),
+    }
+    // Schema-qualified, the function is fine.
+    nodes.repsync_ok(&["add-table", "r", "--from", "a", "--to", "b", "--where", "public.is_eu(region)"]);
+    nodes.sql("a", "insert into r values (3, 'eu'), (4, 'us')");
+    assert_eq!(nodes.sql("b", "select string_agg(id::text, ',' order by id) from r where id > 2"), "3");
 }

@@ -286,7 +286,14 @@ fn check_table(conn: &mut Connected, table: &QualifiedName, wanted: &[&Column], 
 
 fn check_row_filter(conn: &mut Connected, table: &QualifiedName, filter: &RowFilter) -> anyhow::Result<()> {
     let sql = render(&render::CheckRowFilter { table, filter });
-    conn.client.prepare(&sql).map(|_| ()).map_err(|err| {
+    // The capture function evaluates the filter with this search_path: check it the
+    // same way, or an unqualified name found only through the session's path would
+    // pass here and fail every later write on the table.
+    let mut tx = conn.client.transaction()?;
+    tx.batch_execute("set local search_path = pg_catalog, pg_temp")?;
+    let checked = tx.prepare(&sql).map(|_| ());
+    drop(tx);
+    checked.map_err(|err| {
         usage(format!(
             "node {}: --where {:?} is not a boolean expression over the columns of {}: {}",
             conn.node.name,

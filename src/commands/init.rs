@@ -82,7 +82,13 @@ fn plan_node(
     if state.dblink_schema.is_none() {
         sql.push_str(&render(&render::Extension { schema: &dblink_schema }));
     }
-    sql.push_str(&render(&render::Catalog { node: &name }));
+    let peer_user = db::user_of(&conn.node.peer_dsn);
+    let peer_role = if peer_user != db::user_of(&conn.node.dsn) {
+        Some(Ident::new(peer_user)?)
+    } else {
+        None
+    };
+    sql.push_str(&render(&render::Catalog { node: &name, peer_role }));
     sql.push_str(&render(&render::Functions {
         node: &name,
         dblink_schema: &dblink_schema,
