@@ -295,7 +295,7 @@ fn check_row_filter(conn: &mut Connected, table: &QualifiedName, filter: &RowFil
     drop(tx);
     checked.map_err(|err| {
         usage(format!(
-            "node {}: --where {:?} is not a boolean expression over the columns of {}: {}",
+            "node {}: --where {:?} is not a boolean expression over the columns of {}: {}. The filter runs with search_path = pg_catalog: schema-qualify your own functions, types and operators",
             conn.node.name,
             filter.as_str(),
             table.plain(),
