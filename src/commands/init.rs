@@ -73,6 +73,9 @@ fn plan_node(
         }
     }
 
+    // The extension statement stays out of the fingerprint: it is there only the
+    // first time, and the rest is what decides whether a node is up to date.
+    let mut extension = String::new();
     let mut sql = String::new();
     let created_dblink = match &existing {
         Some(local) => local.created_dblink,
@@ -80,7 +83,7 @@ fn plan_node(
     };
     let dblink_schema = Ident::new(state.dblink_schema.clone().unwrap_or_else(|| "public".into()))?;
     if state.dblink_schema.is_none() {
-        sql.push_str(&render(&render::Extension { schema: &dblink_schema }));
+        extension = render(&render::Extension { schema: &dblink_schema });
     }
     let peer_user = db::user_of(&conn.node.peer_dsn);
     let peer_role = if peer_user != db::user_of(&conn.node.dsn) {
@@ -136,7 +139,7 @@ fn plan_node(
         fingerprint: Literal::new(fingerprint),
         revoke_user_mappings: state.superuser,
     }));
-    Ok(Some(sql))
+    Ok(Some(extension + &sql))
 }
 
 /// Foreign server and user mapping through which `node` reaches `peer`.
