@@ -10,7 +10,8 @@ use repsync::local_cluster::{LocalCluster, find_bindir};
 
 const ROUNDS: usize = 5;
 const ROWS: i64 = 100_000;
-const SETTINGS: &str = "fsync = on\nsynchronous_commit = on\nfull_page_writes = on\nshared_buffers = 512MB";
+const SETTINGS: &str =
+    "fsync = on\nsynchronous_commit = on\nfull_page_writes = on\nshared_buffers = 512MB";
 const TABLE: &str = "(pk1 int, pk2 text, info text, crt_time timestamp(0), mod_time timestamp(0), primary key (pk1, pk2))";
 
 fn main() -> anyhow::Result<()> {
@@ -29,7 +30,10 @@ fn main() -> anyhow::Result<()> {
         })?,
     )?;
     for node in [&a, &b] {
-        node.psql("postgres", &format!("create table plain_test {TABLE}; create table loc_test {TABLE}"))?;
+        node.psql(
+            "postgres",
+            &format!("create table plain_test {TABLE}; create table loc_test {TABLE}"),
+        )?;
     }
     let repsync = |args: &[&str]| -> anyhow::Result<()> {
         let mut argv = vec!["repsync", "--config", config.to_str().unwrap()];
@@ -52,7 +56,10 @@ fn main() -> anyhow::Result<()> {
         plain.push(timed(&mut client, &insert("plain_test"))?);
         replicated.push(timed(&mut client, &insert("loc_test"))?);
         let on_peer = b.psql("postgres", "select count(*) from loc_test")?;
-        anyhow::ensure!(on_peer == ROWS.to_string(), "peer has {on_peer} rows, expected {ROWS}");
+        anyhow::ensure!(
+            on_peer == ROWS.to_string(),
+            "peer has {on_peer} rows, expected {ROWS}"
+        );
     }
     let (p, r) = (median(&mut plain), median(&mut replicated));
     println!("| what | 100k-row INSERT..SELECT (median of {ROUNDS}) | ratio |");

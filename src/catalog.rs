@@ -26,7 +26,10 @@ pub fn table_columns(
     table: &QualifiedName,
 ) -> anyhow::Result<Option<Vec<Column>>> {
     let rows = client
-        .query(TABLE_COLUMNS, &[&table.schema.as_str(), &table.name.as_str()])
+        .query(
+            TABLE_COLUMNS,
+            &[&table.schema.as_str(), &table.name.as_str()],
+        )
         .with_context(|| format!("reading the columns of {table}"))?;
     if rows.is_empty() {
         return Ok(None);
@@ -46,7 +49,10 @@ pub fn table_columns(
 
 /// The primary key columns in key order.
 pub fn key_columns(columns: &[Column]) -> Vec<&Column> {
-    let mut key: Vec<&Column> = columns.iter().filter(|c| c.key_position.is_some()).collect();
+    let mut key: Vec<&Column> = columns
+        .iter()
+        .filter(|c| c.key_position.is_some())
+        .collect();
     key.sort_by_key(|c| c.key_position);
     key
 }
@@ -195,13 +201,18 @@ pub struct QueuedEntry {
     pub rows: Option<String>,
 }
 
-pub fn queued_entry(client: &mut impl GenericClient, id: i64) -> anyhow::Result<Option<QueuedEntry>> {
-    Ok(client.query_opt(QUEUED_ENTRY, &[&id])?.map(|row| QueuedEntry {
-        id: row.get("id"),
-        dest: row.get("dest"),
-        source: row.get("source"),
-        op: row.get("op"),
-        queued_at: row.get("queued_at"),
-        rows: row.get("rows"),
-    }))
+pub fn queued_entry(
+    client: &mut impl GenericClient,
+    id: i64,
+) -> anyhow::Result<Option<QueuedEntry>> {
+    Ok(client
+        .query_opt(QUEUED_ENTRY, &[&id])?
+        .map(|row| QueuedEntry {
+            id: row.get("id"),
+            dest: row.get("dest"),
+            source: row.get("source"),
+            op: row.get("op"),
+            queued_at: row.get("queued_at"),
+            rows: row.get("rows"),
+        }))
 }

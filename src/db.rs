@@ -28,7 +28,13 @@ pub fn user_of(dsn: &crate::config::Dsn) -> String {
 pub fn password_for(node: &Node, dsn: &crate::config::Dsn) -> anyhow::Result<Option<String>> {
     let user = user_of(dsn);
     let dbname = dsn.dbname().unwrap_or_else(|| user.clone());
-    password::obtain(node.name.as_str(), &pgpass_host(dsn.host()), dsn.port(), &dbname, &user)
+    password::obtain(
+        node.name.as_str(),
+        &pgpass_host(dsn.host()),
+        dsn.port(),
+        &dbname,
+        &user,
+    )
 }
 
 /// Connects to a node as its `dsn` says. The error names the node and what to check.
@@ -41,10 +47,10 @@ pub fn connect(node: &Node) -> anyhow::Result<Client> {
     if config.get_dbname().is_none() {
         config.dbname(&user);
     }
-    if config.get_password().is_none() {
-        if let Some(pw) = password_for(node, &node.dsn)? {
-            config.password(pw);
-        }
+    if config.get_password().is_none()
+        && let Some(pw) = password_for(node, &node.dsn)?
+    {
+        config.password(pw);
     }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));

@@ -11,7 +11,9 @@ const TAG_PLACEHOLDER: &str = "\u{0}";
 /// Renders a template, then replaces the tag placeholder with a dollar-quote tag
 /// that occurs nowhere in the rendered text.
 pub fn render(template: &impl Template) -> String {
-    let text = template.render().expect("templates render from typed fields");
+    let text = template
+        .render()
+        .expect("templates render from typed fields");
     let tag = dollar_tag(&text);
     text.replace(TAG_PLACEHOLDER, &tag)
 }

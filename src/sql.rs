@@ -58,7 +58,10 @@ impl QualifiedName {
     pub fn parse(text: &str) -> anyhow::Result<QualifiedName> {
         let parts = split_sql_name(text)?;
         match parts.as_slice() {
-            [name] => Ok(QualifiedName::new(Ident::new("public")?, Ident::new(name.clone())?)),
+            [name] => Ok(QualifiedName::new(
+                Ident::new("public")?,
+                Ident::new(name.clone())?,
+            )),
             [schema, name] => Ok(QualifiedName::new(
                 Ident::new(schema.clone())?,
                 Ident::new(name.clone())?,
@@ -111,10 +114,14 @@ impl RowFilter {
     pub fn parse(text: &str) -> anyhow::Result<RowFilter> {
         let trimmed = text.trim();
         if trimmed.is_empty() {
-            return Err(usage("--where needs an expression, for example --where \"region = 'eu'\""));
+            return Err(usage(
+                "--where needs an expression, for example --where \"region = 'eu'\"",
+            ));
         }
         if trimmed.contains(';') && !balanced_outside_quotes(trimmed) {
-            return Err(usage(format!("--where {trimmed:?}: a row filter is one expression, not statements")));
+            return Err(usage(format!(
+                "--where {trimmed:?}: a row filter is one expression, not statements"
+            )));
         }
         Ok(RowFilter(trimmed.to_string()))
     }
@@ -179,7 +186,10 @@ fn split_sql_name(text: &str) -> anyhow::Result<Vec<String>> {
                 part.extend(c.to_lowercase());
                 chars.next();
             }
-            if part.is_empty() || part.starts_with('$') || part.starts_with(|c: char| c.is_ascii_digit()) {
+            if part.is_empty()
+                || part.starts_with('$')
+                || part.starts_with(|c: char| c.is_ascii_digit())
+            {
                 return Err(bad());
             }
         }
@@ -196,49 +206,15 @@ fn split_sql_name(text: &str) -> anyhow::Result<Vec<String>> {
 /// inside a function body can close it.
 pub fn dollar_tag(body: &str) -> String {
     (0..)
-        .map(|i| if i == 0 { "$repsync$".to_string() } else { format!("$repsync{i}$") })
+        .map(|i| {
+            if i == 0 {
+                "$repsync$".to_string()
+            } else {
+                format!("$repsync{i}$")
+            }
+        })
         .find(|tag| !body.contains(tag.as_str()))
         .expect("an unused tag exists")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_plain_and_quoted_names() {
-        assert_eq!(QualifiedName::parse("Orders").unwrap().to_string(), r#""public"."orders""#);
-        let q = QualifiedName::parse(r#""My ""Schema"".x"."T a""#).unwrap();
-        assert_eq!(q.schema.as_str(), r#"My "Schema".x"#);
-        assert_eq!(q.name.as_str(), "T a");
-        assert_eq!(q.to_string(), r#""My ""Schema"".x"."T a""#);
-    }
-
-    #[test]
-    fn refuses_malformed_names() {
-        for bad in ["", "a.b.c", "a b", "\"open", "a;drop table x", "a.", ".a", "1abc"] {
-            assert!(QualifiedName::parse(bad).is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
-    fn literal_escapes_quotes_and_backslashes() {
-        assert_eq!(Literal::new("it's").to_string(), "'it''s'");
-        assert_eq!(Literal::new(r"a\b").to_string(), r" E'a\\b'");
-    }
-
-    #[test]
-    fn dollar_tag_avoids_body_content() {
-        assert_eq!(dollar_tag("select 1"), "$repsync$");
-        assert_eq!(dollar_tag("x $repsync$ y"), "$repsync1$");
-    }
-
-    #[test]
-    fn row_filter_refuses_statements() {
-        assert!(RowFilter::parse("a = 1; drop table t").is_err());
-        assert!(RowFilter::parse("a = ';'").is_ok());
-        assert!(RowFilter::parse("  ").is_err());
-    }
 }
 
 /// Parses a comma-separated list of column names written as in SQL.
@@ -271,4 +247,56 @@ fn split_first_item(text: &str) -> (&str, &str) {
         }
     }
     (text.trim(), "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_quoted_names() {
+        assert_eq!(
+            QualifiedName::parse("Orders").unwrap().to_string(),
+            r#""public"."orders""#
+        );
+        let q = QualifiedName::parse(r#""My ""Schema"".x"."T a""#).unwrap();
+        assert_eq!(q.schema.as_str(), r#"My "Schema".x"#);
+        assert_eq!(q.name.as_str(), "T a");
+        assert_eq!(q.to_string(), r#""My ""Schema"".x"."T a""#);
+    }
+
+    #[test]
+    fn refuses_malformed_names() {
+        for bad in [
+            "",
+            "a.b.c",
+            "a b",
+            "\"open",
+            "a;drop table x",
+            "a.",
+            ".a",
+            "1abc",
+        ] {
+            assert!(QualifiedName::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn literal_escapes_quotes_and_backslashes() {
+        assert_eq!(Literal::new("it's").to_string(), "'it''s'");
+        assert_eq!(Literal::new(r"a\b").to_string(), r" E'a\\b'");
+    }
+
+    #[test]
+    fn dollar_tag_avoids_body_content() {
+        assert_eq!(dollar_tag("select 1"), "$repsync$");
+        assert_eq!(dollar_tag("x $repsync$ y"), "$repsync1$");
+    }
+
+    #[test]
+    fn row_filter_refuses_statements() {
+        assert!(RowFilter::parse("a = 1; drop table t").is_err());
+        assert!(RowFilter::parse("a = ';'").is_ok());
+        assert!(RowFilter::parse("  ").is_err());
+    }
 }

@@ -13,26 +13,56 @@ fn one_way_two_nodes() {
     nodes.repsync_ok(&["init"]);
     nodes.repsync_ok(&["add-table", "loc_test", "--from", "a", "--to", "b"]);
 
-    nodes.sql("a", "insert into loc_test values (1, 'one', 'x', 1.5), (2, 'two', null, null)");
+    nodes.sql(
+        "a",
+        "insert into loc_test values (1, 'one', 'x', 1.5), (2, 'two', null, null)",
+    );
     assert_eq!(nodes.sql("b", "select count(*) from loc_test"), "2");
 
     nodes.sql("a", "update loc_test set info = 'y' where pk1 = 1");
-    assert_eq!(nodes.sql("b", "select info from loc_test where pk1 = 1"), "y");
+    assert_eq!(
+        nodes.sql("b", "select info from loc_test where pk1 = 1"),
+        "y"
+    );
 
     // Key update.
     nodes.sql("a", "update loc_test set pk1 = 10 where pk1 = 2");
-    assert_eq!(nodes.sql("b", "select string_agg(pk1::text, ',' order by pk1) from loc_test"), "1,10");
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select string_agg(pk1::text, ',' order by pk1) from loc_test"
+        ),
+        "1,10"
+    );
 
     nodes.sql("a", "delete from loc_test where pk1 = 1");
-    assert_eq!(nodes.sql("b", "select string_agg(pk1::text, ',' order by pk1) from loc_test"), "10");
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select string_agg(pk1::text, ',' order by pk1) from loc_test"
+        ),
+        "10"
+    );
 
     // A rolled-back transaction reaches no peer.
-    nodes.sql("a", "begin; insert into loc_test values (99, 'no', 'no', 0); rollback;");
-    assert_eq!(nodes.sql("b", "select count(*) from loc_test where pk1 = 99"), "0");
+    nodes.sql(
+        "a",
+        "begin; insert into loc_test values (99, 'no', 'no', 0); rollback;",
+    );
+    assert_eq!(
+        nodes.sql("b", "select count(*) from loc_test where pk1 = 99"),
+        "0"
+    );
 
     // Changes made on b are not sent to a (one-way).
-    nodes.sql("b", "insert into loc_test values (500, 'b only', null, null)");
-    assert_eq!(nodes.sql("a", "select count(*) from loc_test where pk1 = 500"), "0");
+    nodes.sql(
+        "b",
+        "insert into loc_test values (500, 'b only', null, null)",
+    );
+    assert_eq!(
+        nodes.sql("a", "select count(*) from loc_test where pk1 = 500"),
+        "0"
+    );
 
     nodes.sql("a", "truncate loc_test");
     assert_eq!(nodes.sql("b", "select count(*) from loc_test"), "0");
@@ -51,9 +81,22 @@ fn multi_master_three_nodes_with_a_hostile_composite_key() {
 
     let hostile = r#"a, { } " ' \ $$ and spaces"#;
     let lit = hostile.replace('\'', "''");
-    nodes.sql("a", &format!(r#"insert into "Odd $$ Schema"."Tab, {{x}}" values ('{lit}', 1, 'from a', null)"#));
-    nodes.sql("b", &format!(r#"insert into "Odd $$ Schema"."Tab, {{x}}" values ('{lit}', 2, null, '{{"b": 1}}')"#));
-    nodes.sql("c", &format!(r#"insert into "Odd $$ Schema"."Tab, {{x}}" values ('{lit}', 3, 'from c', '[1, null]')"#));
+    nodes.sql(
+        "a",
+        &format!(r#"insert into "Odd $$ Schema"."Tab, {{x}}" values ('{lit}', 1, 'from a', null)"#),
+    );
+    nodes.sql(
+        "b",
+        &format!(
+            r#"insert into "Odd $$ Schema"."Tab, {{x}}" values ('{lit}', 2, null, '{{"b": 1}}')"#
+        ),
+    );
+    nodes.sql(
+        "c",
+        &format!(
+            r#"insert into "Odd $$ Schema"."Tab, {{x}}" values ('{lit}', 3, 'from c', '[1, null]')"#
+        ),
+    );
     let dump = r#"select string_agg(format('%s|%s|%s|%s', "k 1", "K2", "val'ue", extra), E'\n' order by "K2") from "Odd $$ Schema"."Tab, {x}""#;
     let expected = nodes.sql("a", dump);
     assert_eq!(expected.lines().count(), 3, "{expected}");
@@ -63,8 +106,14 @@ fn multi_master_three_nodes_with_a_hostile_composite_key() {
     }
 
     // Key update and delete on another node, then truncate from a third.
-    nodes.sql("b", r#"update "Odd $$ Schema"."Tab, {x}" set "K2" = 20, "val'ue" = 'moved' where "K2" = 2"#);
-    nodes.sql("c", r#"delete from "Odd $$ Schema"."Tab, {x}" where "K2" = 1"#);
+    nodes.sql(
+        "b",
+        r#"update "Odd $$ Schema"."Tab, {x}" set "K2" = 20, "val'ue" = 'moved' where "K2" = 2"#,
+    );
+    nodes.sql(
+        "c",
+        r#"delete from "Odd $$ Schema"."Tab, {x}" where "K2" = 1"#,
+    );
     let expected = nodes.sql("b", dump);
     assert!(expected.contains("|20|moved|"), "{expected}");
     for n in ["a", "c"] {
@@ -72,11 +121,17 @@ fn multi_master_three_nodes_with_a_hostile_composite_key() {
     }
     // Nothing was queued: every change went straight through, with no loop.
     for n in ["a", "b", "c"] {
-        assert_eq!(nodes.sql(n, "select count(*) from repsync.sync_err_rec"), "0");
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.sync_err_rec"),
+            "0"
+        );
     }
     nodes.sql("c", r#"truncate "Odd $$ Schema"."Tab, {x}""#);
     for n in ["a", "b"] {
-        assert_eq!(nodes.sql(n, r#"select count(*) from "Odd $$ Schema"."Tab, {x}""#), "0");
+        assert_eq!(
+            nodes.sql(n, r#"select count(*) from "Odd $$ Schema"."Tab, {x}""#),
+            "0"
+        );
     }
 }
 
@@ -84,18 +139,36 @@ fn multi_master_three_nodes_with_a_hostile_composite_key() {
 fn an_application_role_without_rights_on_schema_repsync_replicates() {
     let nodes = common::start_nodes(2);
     for n in ["a", "b"] {
-        nodes.sql(n, "create table t (id int primary key, v text); create role app; grant all on t to app");
+        nodes.sql(
+            n,
+            "create table t (id int primary key, v text); create role app; grant all on t to app",
+        );
     }
     nodes.repsync_ok(&["init"]);
     nodes.repsync_ok(&["add-table", "t"]);
-    nodes.sql("a", "set role app; insert into t values (1, 'from app on a'); reset role");
-    nodes.sql("b", "set role app; insert into t values (2, 'from app on b'); reset role");
+    nodes.sql(
+        "a",
+        "set role app; insert into t values (1, 'from app on a'); reset role",
+    );
+    nodes.sql(
+        "b",
+        "set role app; insert into t values (2, 'from app on b'); reset role",
+    );
     for n in ["a", "b"] {
-        assert_eq!(nodes.sql(n, "select string_agg(v, ',' order by id) from t"), "from app on a,from app on b");
+        assert_eq!(
+            nodes.sql(n, "select string_agg(v, ',' order by id) from t"),
+            "from app on a,from app on b"
+        );
     }
     // The role cannot reach the queue or ship arbitrary SQL to a peer.
-    let denied = nodes.node("a").psql("postgres", "set role app; select repsync.ship('b', 'select 1')");
+    let denied = nodes.node("a").psql(
+        "postgres",
+        "set role app; select repsync.ship('b', 'select 1')",
+    );
     assert!(denied.is_err(), "app could call repsync.ship");
-    let denied = nodes.node("a").psql("postgres", "set role app; select count(*) from repsync.sync_err_rec");
+    let denied = nodes.node("a").psql(
+        "postgres",
+        "set role app; select count(*) from repsync.sync_err_rec",
+    );
     assert!(denied.is_err(), "app could read the queue");
 }

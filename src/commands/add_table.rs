@@ -12,7 +12,10 @@ use crate::sql::{Ident, Literal, QualifiedName, RowFilter, parse_ident_list};
 /// The name of a replicated table's objects, the same on every node: derived from
 /// the source table's name, short enough for any identifier, unique per table.
 pub fn set_name(source: &QualifiedName) -> String {
-    format!("t_{}", &crate::fingerprint::md5_hex(source.plain().as_bytes())[..20])
+    format!(
+        "t_{}",
+        &crate::fingerprint::md5_hex(source.plain().as_bytes())[..20]
+    )
 }
 
 pub fn capture_function(set_name: &str) -> anyhow::Result<Ident> {
@@ -38,11 +41,27 @@ struct Options {
 pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let source = QualifiedName::parse(&args.table)?;
-    let target = args.target.as_deref().map(QualifiedName::parse).transpose()?;
+    let target = args
+        .target
+        .as_deref()
+        .map(QualifiedName::parse)
+        .transpose()?;
     let wanted_columns = args.columns.as_deref().map(parse_ident_list).transpose()?;
-    let filter = args.row_filter.as_deref().map(RowFilter::parse).transpose()?;
-    let senders: Vec<NodeName> = config.select(&args.from)?.iter().map(|n| n.name.clone()).collect();
-    let receivers: Vec<NodeName> = config.select(&args.to)?.iter().map(|n| n.name.clone()).collect();
+    let filter = args
+        .row_filter
+        .as_deref()
+        .map(RowFilter::parse)
+        .transpose()?;
+    let senders: Vec<NodeName> = config
+        .select(&args.from)?
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
+    let receivers: Vec<NodeName> = config
+        .select(&args.to)?
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
     let dests_of = |node: &NodeName| -> Vec<NodeName> {
         if senders.contains(node) {
             receivers.iter().filter(|r| *r != node).cloned().collect()
@@ -50,20 +69,23 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             Vec::new()
         }
     };
-    let is_receiver = |node: &NodeName| receivers.contains(node) && senders.iter().any(|s| s != node);
+    let is_receiver =
+        |node: &NodeName| receivers.contains(node) && senders.iter().any(|s| s != node);
     if senders.iter().all(|s| dests_of(s).is_empty()) {
         return Err(usage(format!(
             "add-table {}: --from and --to leave no node to send to; name at least one receiving node other than the sender",
             source.plain()
         )));
     }
-    if target.is_some() {
-        if let Some(both) = senders.iter().find(|s| !dests_of(s).is_empty() && is_receiver(s)) {
-            return Err(usage(format!(
-                "add-table {}: --target renames the table on receiving nodes, but node {both} both sends and receives; use --from and --to to make the replication one-way",
-                source.plain()
-            )));
-        }
+    if target.is_some()
+        && let Some(both) = senders
+            .iter()
+            .find(|s| !dests_of(s).is_empty() && is_receiver(s))
+    {
+        return Err(usage(format!(
+            "add-table {}: --target renames the table on receiving nodes, but node {both} both sends and receives; use --from and --to to make the replication one-way",
+            source.plain()
+        )));
     }
 
     let all: Vec<&Node> = config.nodes.iter().collect();
@@ -78,7 +100,10 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         .find(|c| senders.contains(&c.node.name))
         .expect("at least one sender");
     let source_columns = read_table(first_sender, &source)?;
-    let key: Vec<Ident> = catalog::key_columns(&source_columns).iter().map(|c| c.name.clone()).collect();
+    let key: Vec<Ident> = catalog::key_columns(&source_columns)
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
     if key.is_empty() {
         return Err(usage(format!(
             "node {}: table {} has no primary key; repsync finds rows on the peers by their key. Add one (alter table {} add primary key (...)) and run add-table again",
@@ -87,10 +112,21 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             source
         )));
     }
-    let columns = choose_columns(&first_sender.node.name, &source, &source_columns, &key, wanted_columns)?;
+    let columns = choose_columns(
+        &first_sender.node.name,
+        &source,
+        &source_columns,
+        &key,
+        wanted_columns,
+    )?;
     let typed: Vec<&Column> = columns
         .iter()
-        .map(|c| source_columns.iter().find(|s| &s.name == c).expect("chosen from the table"))
+        .map(|c| {
+            source_columns
+                .iter()
+                .find(|s| &s.name == c)
+                .expect("chosen from the table")
+        })
         .collect();
 
     let set = set_name(&source);
@@ -111,14 +147,16 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         let name = conn.node.name.clone();
         let sends = !dests_of(&name).is_empty();
         let receives = is_receiver(&name);
-        let local = if sends { source.clone() } else { target.clone().unwrap_or_else(|| source.clone()) };
+        let local = if sends {
+            source.clone()
+        } else {
+            target.clone().unwrap_or_else(|| source.clone())
+        };
         if sends || receives {
             check_table(conn, &local, &typed, &key)?;
         }
-        if sends {
-            if let Some(f) = &filter {
-                check_row_filter(conn, &local, f)?;
-            }
+        if sends && let Some(f) = &filter {
+            check_row_filter(conn, &local, f)?;
         }
         let installed = catalog::replicated_tables(&mut conn.client)?
             .into_iter()
@@ -139,14 +177,29 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             sql.push_str(&drop_sql(old)?);
         }
         if sends || receives {
-            sql.push_str(&install_sql(&set, &source, &local, sends, receives, &columns, &key, filter.as_ref(), &dests_of(&name), &options_json, args.on_error)?);
+            sql.push_str(&install_sql(
+                &set,
+                &source,
+                &local,
+                sends,
+                receives,
+                &columns,
+                &key,
+                filter.as_ref(),
+                &dests_of(&name),
+                &options_json,
+                args.on_error,
+            )?);
         }
         if !sql.is_empty() {
             plans.push((index, sql));
         }
     }
     if unchanged {
-        println!("table {}: already replicated with these options, nothing changed", source.plain());
+        println!(
+            "table {}: already replicated with these options, nothing changed",
+            source.plain()
+        );
         return Ok(());
     }
     if args.dry_run.dry_run {
@@ -161,9 +214,16 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         let dests = dests_of(name);
         if !dests.is_empty() {
             let list: Vec<String> = dests.iter().map(|d| d.to_string()).collect();
-            println!("node {name}: sends {} to {}", source.plain(), list.join(", "));
+            println!(
+                "node {name}: sends {} to {}",
+                source.plain(),
+                list.join(", ")
+            );
         } else if is_receiver(name) {
-            println!("node {name}: receives {}", target.as_ref().unwrap_or(&source).plain());
+            println!(
+                "node {name}: receives {}",
+                target.as_ref().unwrap_or(&source).plain()
+            );
         }
     }
     Ok(())
@@ -177,7 +237,11 @@ fn same_options(installed: &str, wanted: &str) -> bool {
 
 pub fn require_initialised(conn: &mut Connected) -> anyhow::Result<()> {
     let state = catalog::node_state(&mut conn.client)?;
-    let local = if state.installed { catalog::local_node(&mut conn.client)? } else { None };
+    let local = if state.installed {
+        catalog::local_node(&mut conn.client)?
+    } else {
+        None
+    };
     match local {
         Some(l) if l.name == conn.node.name.as_str() => Ok(()),
         Some(l) => Err(usage(format!(
@@ -209,7 +273,11 @@ fn choose_columns(
     wanted: Option<Vec<Ident>>,
 ) -> anyhow::Result<Vec<Ident>> {
     let Some(wanted) = wanted else {
-        return Ok(columns.iter().filter(|c| !c.generated).map(|c| c.name.clone()).collect());
+        return Ok(columns
+            .iter()
+            .filter(|c| !c.generated)
+            .map(|c| c.name.clone())
+            .collect());
     };
     for name in &wanted {
         match columns.iter().find(|c| &c.name == name) {
@@ -235,11 +303,20 @@ fn choose_columns(
         )));
     }
     // Keep the table's column order whatever order --columns used.
-    Ok(columns.iter().filter(|c| wanted.contains(&c.name)).map(|c| c.name.clone()).collect())
+    Ok(columns
+        .iter()
+        .filter(|c| wanted.contains(&c.name))
+        .map(|c| c.name.clone())
+        .collect())
 }
 
 /// The table on this node has the replicated columns with the same types and the same key.
-fn check_table(conn: &mut Connected, table: &QualifiedName, wanted: &[&Column], key: &[Ident]) -> anyhow::Result<()> {
+fn check_table(
+    conn: &mut Connected,
+    table: &QualifiedName,
+    wanted: &[&Column],
+    key: &[Ident],
+) -> anyhow::Result<()> {
     let node = conn.node.name.clone();
     let have = read_table(conn, table)?;
     for column in wanted {
@@ -271,9 +348,17 @@ fn check_table(conn: &mut Connected, table: &QualifiedName, wanted: &[&Column], 
             Some(_) => {}
         }
     }
-    let their_key: Vec<Ident> = catalog::key_columns(&have).iter().map(|c| c.name.clone()).collect();
+    let their_key: Vec<Ident> = catalog::key_columns(&have)
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
     if their_key != key {
-        let show = |k: &[Ident]| k.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+        let show = |k: &[Ident]| {
+            k.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         return Err(usage(format!(
             "node {node}: the primary key of {} is ({}) but ({}) on the sending node; the key must be the same on every node",
             table.plain(),
@@ -284,7 +369,11 @@ fn check_table(conn: &mut Connected, table: &QualifiedName, wanted: &[&Column], 
     Ok(())
 }
 
-fn check_row_filter(conn: &mut Connected, table: &QualifiedName, filter: &RowFilter) -> anyhow::Result<()> {
+fn check_row_filter(
+    conn: &mut Connected,
+    table: &QualifiedName,
+    filter: &RowFilter,
+) -> anyhow::Result<()> {
     let sql = render(&render::CheckRowFilter { table, filter });
     // The capture function evaluates the filter with this search_path: check it the
     // same way, or an unqualified name found only through the session's path would
@@ -331,10 +420,17 @@ fn install_sql(
             filter,
             tag: render::tag(),
         }));
-        sql.push_str(&render(&render::CaptureTriggers { table: local, function: &function }));
+        sql.push_str(&render(&render::CaptureTriggers {
+            table: local,
+            function: &function,
+        }));
     }
     if receives {
-        let non_key: Vec<Ident> = columns.iter().filter(|c| !key.contains(c)).cloned().collect();
+        let non_key: Vec<Ident> = columns
+            .iter()
+            .filter(|c| !key.contains(c))
+            .cloned()
+            .collect();
         sql.push_str(&render(&render::ApplyFunction {
             table: local,
             function: &apply_function(set)?,

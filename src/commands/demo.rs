@@ -52,10 +52,19 @@ pub fn run(_args: DemoArgs, _ctx: &Context) -> anyhow::Result<()> {
     })?;
     let _cleanup = Cleanup(clusters.clone());
 
-    println!("starting three throwaway PostgreSQL nodes from {}", bindir.display());
+    println!(
+        "starting three throwaway PostgreSQL nodes from {}",
+        bindir.display()
+    );
     let started: Vec<anyhow::Result<LocalCluster>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = NODES.iter().map(|name| scope.spawn(|| LocalCluster::start(&bindir, name))).collect();
-        handles.into_iter().map(|h| h.join().expect("cluster start thread")).collect()
+        let handles: Vec<_> = NODES
+            .iter()
+            .map(|name| scope.spawn(|| LocalCluster::start(&bindir, name)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("cluster start thread"))
+            .collect()
     });
     let mut dsns = Vec::new();
     let mut failure = None;
@@ -101,7 +110,11 @@ pub fn run(_args: DemoArgs, _ctx: &Context) -> anyhow::Result<()> {
     println!("on every node: {TABLE}\n");
     let repsync = |args: &[&str]| -> anyhow::Result<()> {
         println!("$ repsync {}", args.join(" "));
-        let mut argv = vec!["repsync", "--config", config.to_str().expect("temp path is UTF-8")];
+        let mut argv = vec![
+            "repsync",
+            "--config",
+            config.to_str().expect("temp path is UTF-8"),
+        ];
         argv.extend_from_slice(args);
         super::run(Cli::parse_from(argv))
     };
@@ -110,11 +123,17 @@ pub fn run(_args: DemoArgs, _ctx: &Context) -> anyhow::Result<()> {
 
     println!("\nwriting on every node:");
     let writes = [
-        (0, "insert into accounts values (1, 'alice', 100), (2, 'bob', 50)"),
+        (
+            0,
+            "insert into accounts values (1, 'alice', 100), (2, 'bob', 50)",
+        ),
         (1, "insert into accounts values (3, 'carol', 75)"),
         (2, "update accounts set balance = balance + 25 where id = 1"),
         (1, "delete from accounts where id = 2"),
-        (0, "update accounts set id = 20, owner = 'dave' where id = 3"),
+        (
+            0,
+            "update accounts set id = 20, owner = 'dave' where id = 3",
+        ),
     ];
     for (node, sql) in writes {
         println!("  node {}: {sql}", NODES[node]);
@@ -123,16 +142,20 @@ pub fn run(_args: DemoArgs, _ctx: &Context) -> anyhow::Result<()> {
 
     let dump = "select string_agg(format('%s %s %s', id, owner, balance), E'\\n' order by id) from accounts";
     let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_header(vec!["node", "id owner balance"]);
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_header(vec!["node", "id owner balance"]);
     let mut contents = Vec::new();
-    for node in 0..NODES.len() {
+    for (node, name) in NODES.iter().enumerate() {
         let rows = psql(node, dump)?;
-        table.add_row(vec![NODES[node].to_string(), rows.clone()]);
+        table.add_row(vec![name.to_string(), rows.clone()]);
         contents.push(rows);
     }
     println!("\nthe table on each node:\n{table}");
     if contents.iter().any(|c| c != &contents[0]) {
-        anyhow::bail!("the nodes differ; this is a bug in repsync, please report it with the output above");
+        anyhow::bail!(
+            "the nodes differ; this is a bug in repsync, please report it with the output above"
+        );
     }
     println!("all three nodes hold the same rows\n");
     match repsync(&["status"]) {

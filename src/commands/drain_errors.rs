@@ -26,13 +26,20 @@ pub fn run(args: DrainErrorsArgs, ctx: &Context) -> anyhow::Result<()> {
             healthy = false;
         }
     }
-    if healthy { Ok(()) } else { Err(Unhealthy.into()) }
+    if healthy {
+        Ok(())
+    } else {
+        Err(Unhealthy.into())
+    }
 }
 
 fn drain_node(node: &Node, to: Option<&str>, limit: i32) -> anyhow::Result<()> {
     let mut client = db::connect(node)?;
     if !catalog::node_state(&mut client)?.installed {
-        println!("node {}: repsync is not installed, nothing to drain", node.name);
+        println!(
+            "node {}: repsync is not installed, nothing to drain",
+            node.name
+        );
         return Ok(());
     }
     let mut applied_total: std::collections::BTreeMap<String, i64> = Default::default();
@@ -40,7 +47,9 @@ fn drain_node(node: &Node, to: Option<&str>, limit: i32) -> anyhow::Result<()> {
     loop {
         let rows = client
             .query("select * from repsync.drain_errors($1, $2)", &[&to, &limit])
-            .map_err(|e| anyhow::anyhow!("node {}: drain failed: {}", node.name, db::error_text(&e)))?;
+            .map_err(|e| {
+                anyhow::anyhow!("node {}: drain failed: {}", node.name, db::error_text(&e))
+            })?;
         let mut progress = false;
         let mut more = false;
         for row in &rows {
@@ -71,8 +80,10 @@ fn drain_node(node: &Node, to: Option<&str>, limit: i32) -> anyhow::Result<()> {
         return Ok(());
     };
     let mut message = format!("node {} -> {dest}: stopped: {error}", node.name);
-    if let Some(id) = failed_id {
-        if let Some(entry) = catalog::queued_entry(&mut client, id)? {
+    if let Some(id) = failed_id
+        && let Some(entry) = catalog::queued_entry(&mut client, id)?
+    {
+        {
             message.push_str(&format!(
                 "\n  entry {}: {} {} queued at {}: {}\n  fix the cause on node {dest} and run drain-errors again, or drop this entry with `repsync drain-errors --node {} --discard {} --yes`",
                 entry.id,
@@ -100,8 +111,12 @@ pub fn op_name(op: &str) -> &'static str {
 
 fn discard(node: &Node, id: i64, yes: bool) -> anyhow::Result<()> {
     let mut client = db::connect(node)?;
-    let entry = catalog::queued_entry(&mut client, id)?
-        .ok_or_else(|| usage(format!("node {}: there is no queued entry {id}; `repsync status` shows the queues", node.name)))?;
+    let entry = catalog::queued_entry(&mut client, id)?.ok_or_else(|| {
+        usage(format!(
+            "node {}: there is no queued entry {id}; `repsync status` shows the queues",
+            node.name
+        ))
+    })?;
     let prompt = format!(
         "Drop entry {id} ({} {} for node {}) on node {}? Node {} will never get this change",
         op_name(&entry.op),
@@ -115,6 +130,9 @@ fn discard(node: &Node, id: i64, yes: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     client.query_one("select repsync.discard($1)", &[&id])?;
-    println!("node {}: entry {id} for node {} dropped", node.name, entry.dest);
+    println!(
+        "node {}: entry {id} for node {} dropped",
+        node.name, entry.dest
+    );
     Ok(())
 }

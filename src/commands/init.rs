@@ -16,13 +16,16 @@ pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
     let nodes: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&nodes)?;
     let passwords = peer_passwords(&config)?;
-    let secrets: Vec<String> = passwords.values().flatten().cloned().collect();
+    let secrets: Vec<String> = passwords.values().flatten().flat_map(|pw| masked_forms(pw)).collect();
 
     let mut plans = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
         match plan_node(conn, &config, &passwords)? {
             Some(sql) => plans.push((index, sql)),
-            None => println!("node {}: already initialised, nothing changed", conn.node.name),
+            None => println!(
+                "node {}: already initialised, nothing changed",
+                conn.node.name
+            ),
         }
     }
     if args.dry_run.dry_run {
@@ -38,12 +41,26 @@ pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A password as it may appear in the SQL: as is, and inside the quoted literal of
+/// the user mapping, where `'` and `\` are doubled.
+fn masked_forms(password: &str) -> Vec<String> {
+    let literal = Literal::new(password).to_string();
+    let inner = literal.trim_start().trim_start_matches('E');
+    let inner = &inner[1..inner.len() - 1];
+    vec![password.to_string(), inner.to_string()]
+}
+
 /// The password each node's peers use to reach it (its `peer_dsn` user), asked once.
 fn peer_passwords(config: &Config) -> anyhow::Result<HashMap<String, Option<String>>> {
     config
         .nodes
         .iter()
-        .map(|node| Ok((node.name.to_string(), db::password_for(node, &node.peer_dsn)?)))
+        .map(|node| {
+            Ok((
+                node.name.to_string(),
+                db::password_for(node, &node.peer_dsn)?,
+            ))
+        })
         .collect()
 }
 
@@ -64,13 +81,13 @@ fn plan_node(
     } else {
         None
     };
-    if let Some(local) = &existing {
-        if local.name != name {
-            return Err(usage(format!(
-                "node {name}: this database is already initialised as node {:?}; fix nodes.{name}.dsn or run `repsync uninstall` with the old node file first",
-                local.name
-            )));
-        }
+    if let Some(local) = &existing
+        && local.name != name
+    {
+        return Err(usage(format!(
+            "node {name}: this database is already initialised as node {:?}; fix nodes.{name}.dsn or run `repsync uninstall` with the old node file first",
+            local.name
+        )));
     }
 
     // The extension statement stays out of the fingerprint: it is there only the
@@ -81,9 +98,16 @@ fn plan_node(
         Some(local) => local.created_dblink,
         None => state.dblink_schema.is_none(),
     };
-    let dblink_schema = Ident::new(state.dblink_schema.clone().unwrap_or_else(|| "public".into()))?;
+    let dblink_schema = Ident::new(
+        state
+            .dblink_schema
+            .clone()
+            .unwrap_or_else(|| "public".into()),
+    )?;
     if state.dblink_schema.is_none() {
-        extension = render(&render::Extension { schema: &dblink_schema });
+        extension = render(&render::Extension {
+            schema: &dblink_schema,
+        });
     }
     let peer_user = db::user_of(&conn.node.peer_dsn);
     let peer_role = if peer_user != db::user_of(&conn.node.dsn) {
@@ -91,7 +115,10 @@ fn plan_node(
     } else {
         None
     };
-    sql.push_str(&render(&render::Catalog { node: &name, peer_role }));
+    sql.push_str(&render(&render::Catalog {
+        node: &name,
+        peer_role,
+    }));
     sql.push_str(&render(&render::Functions {
         node: &name,
         dblink_schema: &dblink_schema,
@@ -162,7 +189,10 @@ fn peer_sql(
         Ident::new("options")?,
         Literal::new(format!("-c repsync.origin={}", node.name)),
     ));
-    let mut mapping = vec![(Ident::new("user")?, Literal::new(db::user_of(&peer.peer_dsn)))];
+    let mut mapping = vec![(
+        Ident::new("user")?,
+        Literal::new(db::user_of(&peer.peer_dsn)),
+    )];
     if let Some(Some(pw)) = passwords.get(peer.name.as_str()) {
         mapping.push((Ident::new("password")?, Literal::new(pw.clone())));
     }

@@ -28,7 +28,9 @@ impl Context {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context { config_path: cli.config };
+    let ctx = Context {
+        config_path: cli.config,
+    };
     match cli.command {
         Command::Init(args) => init::run(args, &ctx),
         Command::AddTable(args) => add_table::run(args, &ctx),
@@ -53,20 +55,30 @@ pub fn connect_all(nodes: &[&Node]) -> anyhow::Result<Vec<Connected>> {
         .iter()
         .map(|node| {
             let client = db::connect(node).map_err(|err| usage(format!("{err:#}")))?;
-            Ok(Connected { node: (*node).clone(), client })
+            Ok(Connected {
+                node: (*node).clone(),
+                client,
+            })
         })
         .collect()
 }
 
 /// Runs each node's SQL in one transaction per node and commits only when every
 /// node succeeded, so a failure leaves every node as it was.
-pub fn execute_all(conns: &mut [Connected], plans: &[(usize, String)], what: &str) -> anyhow::Result<()> {
+pub fn execute_all(
+    conns: &mut [Connected],
+    plans: &[(usize, String)],
+    what: &str,
+) -> anyhow::Result<()> {
     let mut begun = Vec::new();
     let mut failure = None;
     for (index, sql) in plans {
         let conn = &mut conns[*index];
         begun.push(*index);
-        let result = conn.client.batch_execute("begin").and_then(|_| conn.client.batch_execute(sql));
+        let result = conn
+            .client
+            .batch_execute("begin")
+            .and_then(|_| conn.client.batch_execute(sql));
         if let Err(err) = result {
             failure = Some(anyhow::anyhow!(
                 "node {}: {what} failed: {}. Nothing was changed on any node",
@@ -107,7 +119,12 @@ pub fn confirm(prompt: &str, yes: bool) -> anyhow::Result<bool> {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(usage(format!("{prompt}: no terminal to ask on; pass --yes to go ahead")));
+        return Err(usage(format!(
+            "{prompt}: no terminal to ask on; pass --yes to go ahead"
+        )));
     }
-    Ok(dialoguer::Confirm::new().with_prompt(prompt).default(false).interact()?)
+    Ok(dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(false)
+        .interact()?)
 }

@@ -21,7 +21,9 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
         if !catalog::node_state(&mut conn.client)?.installed {
             continue;
         }
-        let Some(table) = catalog::replicated_tables(&mut conn.client)?.into_iter().find(|t| t.set_name == set)
+        let Some(table) = catalog::replicated_tables(&mut conn.client)?
+            .into_iter()
+            .find(|t| t.set_name == set)
         else {
             continue;
         };
@@ -31,7 +33,9 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
         }
         let mut sql = drop_sql(&table)?;
         if args.force {
-            sql.push_str(&render(&render::PurgeQueue { set_name: &Literal::new(set.clone()) }));
+            sql.push_str(&render(&render::PurgeQueue {
+                set_name: &Literal::new(set.clone()),
+            }));
         }
         plans.push((index, sql));
     }
@@ -54,13 +58,28 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if !confirm(&format!("Stop replicating {} on {} node(s)?", source.plain(), plans.len()), args.confirm.yes)? {
+    if !confirm(
+        &format!(
+            "Stop replicating {} on {} node(s)?",
+            source.plain(),
+            plans.len()
+        ),
+        args.confirm.yes,
+    )? {
         println!("nothing removed");
         return Ok(());
     }
-    execute_all(&mut conns, &plans, &format!("remove-table {}", source.plain()))?;
+    execute_all(
+        &mut conns,
+        &plans,
+        &format!("remove-table {}", source.plain()),
+    )?;
     for (index, _) in &plans {
-        println!("node {}: {} no longer replicated", conns[*index].node.name, source.plain());
+        println!(
+            "node {}: {} no longer replicated",
+            conns[*index].node.name,
+            source.plain()
+        );
     }
     Ok(())
 }

@@ -66,7 +66,11 @@ pub fn run(args: StatusArgs, ctx: &Context) -> anyhow::Result<()> {
     } else {
         print_tables(&report);
     }
-    if report.healthy { Ok(()) } else { Err(Unhealthy.into()) }
+    if report.healthy {
+        Ok(())
+    } else {
+        Err(Unhealthy.into())
+    }
 }
 
 pub fn collect(config: &Config) -> Report {
@@ -75,12 +79,22 @@ pub fn collect(config: &Config) -> Report {
     let mut queues: Vec<(String, Queue)> = Vec::new();
     for node in &config.nodes {
         let name = node.name.to_string();
-        let mut report = NodeReport { name: name.clone(), reachable: false, server_version: None, installed: false, error: None };
+        let mut report = NodeReport {
+            name: name.clone(),
+            reachable: false,
+            server_version: None,
+            installed: false,
+            error: None,
+        };
         let outcome = db::connect(node).and_then(|mut client| {
             report.reachable = true;
             let state = catalog::node_state(&mut client)?;
             report.server_version = Some(state.server_version);
-            let local = if state.installed { catalog::local_node(&mut client)? } else { None };
+            let local = if state.installed {
+                catalog::local_node(&mut client)?
+            } else {
+                None
+            };
             match local {
                 Some(l) if l.name == name => {
                     report.installed = true;
@@ -91,7 +105,12 @@ pub fn collect(config: &Config) -> Report {
                         queues.push((name.clone(), q));
                     }
                 }
-                Some(l) => report.error = Some(format!("initialised as node {:?}; fix the node file", l.name)),
+                Some(l) => {
+                    report.error = Some(format!(
+                        "initialised as node {:?}; fix the node file",
+                        l.name
+                    ))
+                }
                 None => report.error = Some("not initialised; run `repsync init`".into()),
             }
             Ok(())
@@ -104,15 +123,26 @@ pub fn collect(config: &Config) -> Report {
 
     let mut by_table: BTreeMap<String, Vec<(String, ReplicatedTable)>> = BTreeMap::new();
     for (node, t) in installs {
-        by_table.entry(t.source.clone()).or_default().push((node, t));
+        by_table
+            .entry(t.source.clone())
+            .or_default()
+            .push((node, t));
     }
     let tables: Vec<TableReport> = by_table
         .into_iter()
         .map(|(table, on_nodes)| {
             let first = &on_nodes[0].1;
-            let options: serde_json::Value = serde_json::from_str(&first.options).unwrap_or_default();
+            let options: serde_json::Value =
+                serde_json::from_str(&first.options).unwrap_or_default();
             let list = |key: &str| -> Vec<String> {
-                options[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
+                options[key]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default()
             };
             let mut per_node: Vec<TableOnNode> = on_nodes
                 .iter()
@@ -135,26 +165,58 @@ pub fn collect(config: &Config) -> Report {
             for expected in senders.iter().chain(receivers.iter()) {
                 let reachable = nodes.iter().any(|n| &n.name == expected && n.installed);
                 if reachable && !per_node.iter().any(|p| &p.node == expected) {
-                    per_node.push(TableOnNode { node: expected.clone(), objects: "missing".into(), missing: vec!["everything".into()], changed: vec![] });
+                    per_node.push(TableOnNode {
+                        node: expected.clone(),
+                        objects: "missing".into(),
+                        missing: vec!["everything".into()],
+                        changed: vec![],
+                    });
                 }
             }
             per_node.sort_by(|a, b| a.node.cmp(&b.node));
-            TableReport { table, mode: first.mode.clone(), on_error: first.on_error.clone(), senders, receivers, nodes: per_node }
+            TableReport {
+                table,
+                mode: first.mode.clone(),
+                on_error: first.on_error.clone(),
+                senders,
+                receivers,
+                nodes: per_node,
+            }
         })
         .collect();
     let queues: Vec<QueueReport> = queues
         .into_iter()
-        .map(|(node, q)| QueueReport { node, dest: q.dest, depth: q.depth, oldest_seconds: q.oldest_seconds, oldest_id: q.oldest_id, last_error: q.last_error })
+        .map(|(node, q)| QueueReport {
+            node,
+            dest: q.dest,
+            depth: q.depth,
+            oldest_seconds: q.oldest_seconds,
+            oldest_id: q.oldest_id,
+            last_error: q.last_error,
+        })
         .collect();
     let healthy = nodes.iter().all(|n| n.reachable && n.installed)
-        && tables.iter().all(|t| t.nodes.iter().all(|n| n.objects == "ok"))
+        && tables
+            .iter()
+            .all(|t| t.nodes.iter().all(|n| n.objects == "ok"))
         && queues.iter().all(|q| q.depth == 0);
-    Report { healthy, nodes, tables, queues }
+    Report {
+        healthy,
+        nodes,
+        tables,
+        queues,
+    }
 }
 
 fn print_tables(report: &Report) {
     let mut nodes = Table::new();
-    nodes.load_style(UTF8_FULL_CONDENSED).set_header(vec!["node", "reachable", "version", "installed", "problem"]);
+    nodes.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+        "node",
+        "reachable",
+        "version",
+        "installed",
+        "problem",
+    ]);
     for n in &report.nodes {
         nodes.add_row(vec![
             n.name.clone(),
@@ -170,9 +232,20 @@ fn print_tables(report: &Report) {
         println!("no replicated tables (add one with `repsync add-table TABLE`)");
     } else {
         let mut tables = Table::new();
-        tables.load_style(UTF8_FULL_CONDENSED).set_header(vec!["table", "mode", "on error", "from", "to", "objects per node"]);
+        tables.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+            "table",
+            "mode",
+            "on error",
+            "from",
+            "to",
+            "objects per node",
+        ]);
         for t in &report.tables {
-            let objects: Vec<String> = t.nodes.iter().map(|n| format!("{}: {}", n.node, n.objects)).collect();
+            let objects: Vec<String> = t
+                .nodes
+                .iter()
+                .map(|n| format!("{}: {}", n.node, n.objects))
+                .collect();
             tables.add_row(vec![
                 t.table.clone(),
                 t.mode.clone(),
@@ -189,7 +262,13 @@ fn print_tables(report: &Report) {
         println!("queues: empty");
     } else {
         let mut queues = Table::new();
-        queues.load_style(UTF8_FULL_CONDENSED).set_header(vec!["node", "to", "queued", "oldest", "last error"]);
+        queues.load_style(UTF8_FULL_CONDENSED).set_header(vec![
+            "node",
+            "to",
+            "queued",
+            "oldest",
+            "last error",
+        ]);
         for q in &report.queues {
             queues.add_row(vec![
                 q.node.clone(),
@@ -202,7 +281,14 @@ fn print_tables(report: &Report) {
         println!("{queues}");
         println!("drain the queues with `repsync drain-errors`");
     }
-    println!("{}", if report.healthy { "healthy" } else { "needs attention" });
+    println!(
+        "{}",
+        if report.healthy {
+            "healthy"
+        } else {
+            "needs attention"
+        }
+    );
 }
 
 fn yes_no(b: bool) -> String {

@@ -17,12 +17,22 @@ pub fn run(args: UninstallArgs, ctx: &Context) -> anyhow::Result<()> {
     let mut queued = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
         let state = catalog::node_state(&mut conn.client)?;
-        let Some(local) = state.installed.then(|| catalog::local_node(&mut conn.client)).transpose()?.flatten()
+        let Some(local) = state
+            .installed
+            .then(|| catalog::local_node(&mut conn.client))
+            .transpose()?
+            .flatten()
         else {
-            println!("node {}: repsync is not installed, nothing to remove", conn.node.name);
+            println!(
+                "node {}: repsync is not installed, nothing to remove",
+                conn.node.name
+            );
             continue;
         };
-        let depth: i64 = catalog::queues(&mut conn.client)?.iter().map(|q| q.depth).sum();
+        let depth: i64 = catalog::queues(&mut conn.client)?
+            .iter()
+            .map(|q| q.depth)
+            .sum();
         if depth > 0 {
             queued.push(format!("node {}: {depth} queued change(s)", conn.node.name));
         }
@@ -57,7 +67,10 @@ pub fn run(args: UninstallArgs, ctx: &Context) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    if !confirm(&format!("Remove repsync from {} node(s)?", plans.len()), args.confirm.yes)? {
+    if !confirm(
+        &format!("Remove repsync from {} node(s)?", plans.len()),
+        args.confirm.yes,
+    )? {
         println!("nothing removed");
         return Ok(());
     }
