@@ -172,3 +172,34 @@ fn an_application_role_without_rights_on_schema_repsync_replicates() {
     );
     assert!(denied.is_err(), "app could read the queue");
 }
+
+#[test]
+fn two_nodes_updating_one_row_at_once_do_not_hang() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, "create table t (id int primary key, v text)");
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(&["add-table", "t"]);
+    nodes.sql("a", "insert into t values (1, 'start')");
+    // Each transaction holds the row locally, then waits for it on the other node.
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for n in ["a", "b"] {
+            let nodes = &nodes;
+            s.spawn(move || {
+                nodes.sql(
+                    n,
+                    &format!(
+                        "begin; update t set v = '{n}' where id = 1; select pg_sleep(1); commit;"
+                    ),
+                )
+            });
+        }
+    });
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}

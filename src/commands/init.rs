@@ -64,6 +64,9 @@ fn peer_passwords(config: &Config) -> anyhow::Result<HashMap<String, Option<Stri
         .collect()
 }
 
+/// How long an applying session waits for a row lock on a peer.
+const REMOTE_LOCK_TIMEOUT: &str = "5s";
+
 pub fn server_name(peer: &str) -> anyhow::Result<Ident> {
     Ident::new(format!("repsync_{peer}"))
 }
@@ -187,7 +190,12 @@ fn peer_sql(
     options.push((Ident::new("application_name")?, Literal::new("repsync")));
     options.push((
         Ident::new("options")?,
-        Literal::new(format!("-c repsync.origin={}", node.name)),
+        // lock_timeout: two nodes changing one row at once wait on each other across
+        // servers, where no deadlock detector sees it; the loser's change is queued.
+        Literal::new(format!(
+            "-c repsync.origin={} -c lock_timeout={REMOTE_LOCK_TIMEOUT}",
+            node.name
+        )),
     ));
     let mut mapping = vec![(
         Ident::new("user")?,
