@@ -7,10 +7,14 @@ mod common;
 use std::process::{Command, Stdio};
 
 const TABLE: &str = "create table public.t (id int primary key, v text, n numeric)";
-const DUMP: &str = "select coalesce(string_agg(format('%s|%s|%s', id, v, n), E'\\n' order by id), '') from t";
+const DUMP: &str =
+    "select coalesce(string_agg(format('%s|%s|%s', id, v, n), E'\\n' order by id), '') from t";
 
 fn queue_len(nodes: &common::Nodes, node: &str) -> i64 {
-    nodes.sql(node, "select count(*) from repsync.sync_err_rec").parse().unwrap()
+    nodes
+        .sql(node, "select count(*) from repsync.sync_err_rec")
+        .parse()
+        .unwrap()
 }
 
 /// Two nodes, table t on both, replicated a -> b with the given extra add-table flags.
@@ -43,21 +47,39 @@ fn stopped_peer_queues_then_drain_converges() {
     nodes.sql("a", "insert into t values (2, 'two', 2), (3, 'three', 3)");
     nodes.sql("a", "update t set v = 'changed', n = n * 10 where id = 1");
     nodes.sql("a", "delete from t where id = 3");
-    nodes.sql("a", "insert into t select g, 'bulk ' || g, g from generate_series(10, 60) g");
+    nodes.sql(
+        "a",
+        "insert into t select g, 'bulk ' || g, g from generate_series(10, 60) g",
+    );
     nodes.sql("a", "update t set id = 100 where id = 2");
     assert_eq!(queue_len(&nodes, "a"), 5);
-    assert_eq!(nodes.sql("a", "select string_agg(distinct dest, ',') from repsync.sync_err_rec"), "b");
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select string_agg(distinct dest, ',') from repsync.sync_err_rec"
+        ),
+        "b"
+    );
     // The first transaction was tried and failed: its error is recorded. The later ones
     // queued behind it without a try of their own.
     assert_eq!(
         nodes.sql("a", "select (last_error is not null and last_attempt is not null)::text from repsync.sync_err_rec order by id limit 1"),
         "true"
     );
-    let err = nodes.sql("a", "select last_error from repsync.sync_err_rec order by id limit 1");
-    assert!(err.contains("connect") || err.contains("server"), "not a connection error: {err}");
+    let err = nodes.sql(
+        "a",
+        "select last_error from repsync.sync_err_rec order by id limit 1",
+    );
+    assert!(
+        err.contains("connect") || err.contains("server"),
+        "not a connection error: {err}"
+    );
     // The queue keeps the transaction order.
     assert_eq!(
-        nodes.sql("a", "select string_agg(op::text, '' order by id) from repsync.sync_err_rec"),
+        nodes.sql(
+            "a",
+            "select string_agg(op::text, '' order by id) from repsync.sync_err_rec"
+        ),
         "IUDIU"
     );
 
@@ -76,20 +98,37 @@ fn stopped_peer_queues_then_drain_converges() {
         .find(|q| q["node"] == "a" && q["dest"] == "b")
         .unwrap_or_else(|| panic!("no queue a -> b in {stdout}"));
     assert_eq!(queue["depth"], 5);
-    assert!(queue["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{stdout}");
-    let b = report["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "b").unwrap();
+    assert!(
+        queue["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{stdout}"
+    );
+    let b = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "b")
+        .unwrap();
     assert_eq!(b["reachable"], false, "{stdout}");
 
     nodes.node("b").restart().unwrap();
     // Still queued: nothing drains by itself.
     assert_eq!(nodes.sql("b", DUMP), "1|before|1");
     let stdout = nodes.repsync_ok(&["drain-errors"]);
-    assert!(stdout.contains("node a -> b: 5 change(s) applied"), "{stdout}");
+    assert!(
+        stdout.contains("node a -> b: 5 change(s) applied"),
+        "{stdout}"
+    );
 
     let expected = nodes.sql("a", DUMP);
     assert_eq!(expected.lines().count(), 53, "{expected}");
-    assert!(expected.starts_with("1|changed|10\n10|bulk 10|10\n"), "{expected}");
-    assert!(expected.ends_with("\n60|bulk 60|60\n100|two|2"), "{expected}");
+    assert!(
+        expected.starts_with("1|changed|10\n10|bulk 10|10\n"),
+        "{expected}"
+    );
+    assert!(
+        expected.ends_with("\n60|bulk 60|60\n100|two|2"),
+        "{expected}"
+    );
     assert_eq!(nodes.sql("b", DUMP), expected);
     assert_eq!(queue_len(&nodes, "a"), 0);
     assert_eq!(queue_len(&nodes, "b"), 0);
@@ -115,7 +154,11 @@ fn later_changes_queue_behind_a_backlog() {
 
     // b is reachable again, but the update must not overtake the queued insert.
     nodes.sql("a", "update t set v = 'second' where id = 1");
-    assert_eq!(queue_len(&nodes, "a"), 2, "the update was not queued behind the backlog");
+    assert_eq!(
+        queue_len(&nodes, "a"),
+        2,
+        "the update was not queued behind the backlog"
+    );
     assert_eq!(nodes.sql("b", "select count(*) from t"), "0");
     nodes.sql("a", "update t set v = 'third', n = 3 where id = 1");
     nodes.sql("a", "insert into t values (2, 'other', 2)");
@@ -124,7 +167,10 @@ fn later_changes_queue_behind_a_backlog() {
 
     // --limit 1: still everything, one entry per remote transaction.
     let stdout = nodes.repsync_ok(&["drain-errors", "--limit", "1"]);
-    assert!(stdout.contains("node a -> b: 4 change(s) applied"), "{stdout}");
+    assert!(
+        stdout.contains("node a -> b: 4 change(s) applied"),
+        "{stdout}"
+    );
     assert_eq!(nodes.sql("b", DUMP), "1|third|3\n2|other|2");
     assert_eq!(nodes.sql("b", DUMP), nodes.sql("a", DUMP));
     assert_eq!(queue_len(&nodes, "a"), 0);
@@ -148,8 +194,17 @@ fn drain_of_one_batch_with_the_sql_function_limit() {
         nodes.sql("a", "select format('%s|%s|%s|%s|%s', dest, applied, remaining, failed_id, error) from repsync.drain_errors('b', 2)"),
         "b|2|3||"
     );
-    assert_eq!(nodes.sql("b", "select string_agg(id::text, ',' order by id) from t"), "1,2");
-    assert_eq!(nodes.sql("a", "select string_agg(new_rows->0->>'id', ',' order by id) from repsync.sync_err_rec"), "3,4,5");
+    assert_eq!(
+        nodes.sql("b", "select string_agg(id::text, ',' order by id) from t"),
+        "1,2"
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select string_agg(new_rows->0->>'id', ',' order by id) from repsync.sync_err_rec"
+        ),
+        "3,4,5"
+    );
     // The whole rest, from psql, as pg_cron would call it.
     assert_eq!(
         nodes.sql("a", "select format('%s|%s|%s', dest, applied, remaining) from repsync.drain_errors(null, 1000)"),
@@ -158,9 +213,15 @@ fn drain_of_one_batch_with_the_sql_function_limit() {
     assert_eq!(nodes.sql("b", DUMP), nodes.sql("a", DUMP));
     assert_eq!(queue_len(&nodes, "a"), 0);
     // Nothing queued: no row.
-    assert_eq!(nodes.sql("a", "select count(*) from repsync.drain_errors(null, 1000)"), "0");
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.drain_errors(null, 1000)"),
+        "0"
+    );
     // A bad limit is refused.
-    let err = nodes.node("a").psql("postgres", "select * from repsync.drain_errors(null, 0)").unwrap_err();
+    let err = nodes
+        .node("a")
+        .psql("postgres", "select * from repsync.drain_errors(null, 0)")
+        .unwrap_err();
     assert!(format!("{err:#}").contains("p_limit"), "{err:#}");
 }
 
@@ -181,8 +242,18 @@ fn on_error_fail_fails_the_local_transaction() {
     assert_eq!(queue_len(&nodes, "a"), 0);
     assert_eq!(nodes.sql("a", "select count(*) from repsync.pending"), "0");
     // Updates and deletes fail the same way.
-    assert!(nodes.node("a").psql("postgres", "update t set v = 'no' where id = 1").is_err());
-    assert!(nodes.node("a").psql("postgres", "delete from t where id = 1").is_err());
+    assert!(
+        nodes
+            .node("a")
+            .psql("postgres", "update t set v = 'no' where id = 1")
+            .is_err()
+    );
+    assert!(
+        nodes
+            .node("a")
+            .psql("postgres", "delete from t where id = 1")
+            .is_err()
+    );
     assert_eq!(nodes.sql("a", DUMP), "1|reached b|1");
 
     nodes.node("b").restart().unwrap();
@@ -193,29 +264,44 @@ fn on_error_fail_fails_the_local_transaction() {
 
 /// The id of the single queued entry whose new row has v = `v`.
 fn entry_id(nodes: &common::Nodes, v: &str) -> String {
-    let id = nodes.sql("a", &format!("select id from repsync.sync_err_rec where new_rows->0->>'v' = '{v}'"));
-    assert!(!id.is_empty() && !id.contains('\n'), "entry for {v}: {id:?}");
+    let id = nodes.sql(
+        "a",
+        &format!("select id from repsync.sync_err_rec where new_rows->0->>'v' = '{v}'"),
+    );
+    assert!(
+        !id.is_empty() && !id.contains('\n'),
+        "entry for {v}: {id:?}"
+    );
     id
 }
 
 /// A table with a check constraint on b that a lacks: the 'bad' row is refused by b.
 fn poison_setup() -> (common::Nodes, String) {
     let nodes = setup(&[]);
-    nodes.sql("b", "alter table t add constraint no_bad_values check (v <> 'bad')");
+    nodes.sql(
+        "b",
+        "alter table t add constraint no_bad_values check (v <> 'bad')",
+    );
     nodes.sql("a", "insert into t values (1, 'ok1', 1)");
     nodes.sql("a", "insert into t values (2, 'bad', 2)");
     nodes.sql("a", "insert into t values (3, 'ok2', 3)");
     assert_eq!(nodes.sql("b", DUMP), "1|ok1|1");
     assert_eq!(queue_len(&nodes, "a"), 2);
     let bad = entry_id(&nodes, "bad");
-    let err = nodes.sql("a", &format!("select last_error from repsync.sync_err_rec where id = {bad}"));
+    let err = nodes.sql(
+        "a",
+        &format!("select last_error from repsync.sync_err_rec where id = {bad}"),
+    );
     assert!(err.contains("no_bad_values"), "{err}");
     // ok2 queued behind, never tried on its own.
     let ok2 = entry_id(&nodes, "ok2");
     assert!(ok2.parse::<i64>().unwrap() > bad.parse::<i64>().unwrap());
 
     let (code, stdout, stderr) = nodes.repsync(&["drain-errors"]);
-    assert_eq!(code, 1, "drain over a poison entry must fail\n{stdout}\n{stderr}");
+    assert_eq!(
+        code, 1,
+        "drain over a poison entry must fail\n{stdout}\n{stderr}"
+    );
     let out = format!("{stdout}\n{stderr}");
     assert!(out.contains(&format!("entry {bad}")), "{out}");
     assert!(out.contains("no_bad_values"), "{out}");
@@ -246,7 +332,14 @@ fn poison_entry_is_reported_and_can_be_discarded() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--yes"), "{stderr}");
     assert_eq!(queue_len(&nodes, "a"), 2);
-    let (code, _, stderr) = nodes.repsync(&["drain-errors", "--node", "a", "--discard", "999999", "--yes"]);
+    let (code, _, stderr) = nodes.repsync(&[
+        "drain-errors",
+        "--node",
+        "a",
+        "--discard",
+        "999999",
+        "--yes",
+    ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("999999"), "{stderr}");
     let (code, _, stderr) = nodes.repsync(&["drain-errors", "--discard", &bad, "--yes"]);
@@ -319,7 +412,10 @@ fn two_drains_at_once() {
     };
     let first = spawn();
     let second = spawn();
-    let outputs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
+    let outputs = [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ];
     let mut backed_off = false;
     for out in &outputs {
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -327,7 +423,10 @@ fn two_drains_at_once() {
         match out.status.code() {
             Some(0) => {}
             Some(1) => {
-                assert!(stderr.contains("another drain"), "exit 1 for another reason:\n{stdout}\n{stderr}");
+                assert!(
+                    stderr.contains("another drain"),
+                    "exit 1 for another reason:\n{stdout}\n{stderr}"
+                );
                 backed_off = true;
             }
             other => panic!("drain exited with {other:?}\n{stdout}\n{stderr}"),
@@ -354,7 +453,13 @@ fn queue_per_destination_with_three_nodes() {
     nodes.node("c").stop().unwrap();
     nodes.sql("a", "insert into t values (1, 'x', 1)");
     assert_eq!(nodes.sql("b", DUMP), "1|x|1");
-    assert_eq!(nodes.sql("a", "select string_agg(dest, ',') from repsync.sync_err_rec"), "c");
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select string_agg(dest, ',') from repsync.sync_err_rec"
+        ),
+        "c"
+    );
     nodes.sql("a", "update t set v = 'y' where id = 1");
     assert_eq!(nodes.sql("b", DUMP), "1|y|1");
     assert_eq!(queue_len(&nodes, "a"), 2);
@@ -370,4 +475,174 @@ fn queue_per_destination_with_three_nodes() {
     let (code, _, stderr) = nodes.repsync(&["drain-errors", "--to", "zz"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("zz"), "{stderr}");
+}
+
+/// `--on-error fail` with two destinations: when one fails, the local transaction
+/// fails, so the other destination must not keep the change either.
+#[test]
+fn on_error_fail_with_two_destinations_is_all_or_nothing() {
+    let nodes = common::start_nodes(3);
+    for n in ["a", "b", "c"] {
+        nodes.sql(n, TABLE);
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b,c",
+        "--on-error",
+        "fail",
+    ]);
+    nodes.sql("a", "insert into t values (1, 'everywhere', 1)");
+    nodes.node("c").stop().unwrap();
+    let err = nodes
+        .node("a")
+        .psql("postgres", "insert into t values (2, 'nowhere', 2)")
+        .unwrap_err();
+    assert!(format!("{err:#}").contains(r#"node "c""#), "{err:#}");
+    assert_eq!(nodes.sql("a", DUMP), "1|everywhere|1");
+    assert_eq!(
+        nodes.sql("b", DUMP),
+        "1|everywhere|1",
+        "b kept a change that a rolled back"
+    );
+}
+
+/// A transaction that fails at commit after the flush (a deferred constraint of a
+/// later statement) rolls back locally; the peer must not have its changes.
+#[test]
+fn commit_failing_after_flush_reaches_no_peer() {
+    let nodes = setup(&[]);
+    nodes.sql(
+        "a",
+        "create table parent (id int primary key);
+         create table child (id int primary key, parent_id int references parent deferrable initially deferred)",
+    );
+    let err = nodes
+        .node("a")
+        .psql("postgres", "begin; insert into t values (1, 'rolled back', 1); insert into child values (1, 999); commit;")
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("foreign key"), "{err:#}");
+    assert_eq!(nodes.sql("a", "select count(*) from t"), "0");
+    assert_eq!(
+        nodes.sql("b", DUMP),
+        "",
+        "b has a change that a rolled back"
+    );
+    assert_eq!(queue_len(&nodes, "a"), 0);
+}
+
+/// A peer whose commit fails (a deferred constraint there): with `queue` the change is
+/// queued with the peer's error; with `fail` and two peers, the other one does not keep it.
+#[test]
+fn peer_refusing_the_commit() {
+    let nodes = common::start_nodes(3);
+    for n in ["a", "b", "c"] {
+        nodes.sql(n, TABLE);
+    }
+    nodes.sql(
+        "b",
+        "create table parent (id numeric primary key); insert into parent values (1);
+         alter table t add constraint t_n_parent foreign key (n) references parent deferrable initially deferred",
+    );
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(&["add-table", "t", "--from", "a", "--to", "b"]);
+    nodes.sql("a", "insert into t values (1, 'fine', 1)");
+    nodes.sql("a", "insert into t values (2, 'refused at commit', 999)");
+    assert_eq!(nodes.sql("b", DUMP), "1|fine|1");
+    assert_eq!(queue_len(&nodes, "a"), 1);
+    let err = nodes.sql("a", "select last_error from repsync.sync_err_rec");
+    assert!(err.contains("t_n_parent"), "{err}");
+    nodes.sql("b", "insert into parent values (999)");
+    nodes.repsync_ok(&["drain-errors"]);
+    assert_eq!(nodes.sql("b", DUMP), nodes.sql("a", DUMP));
+
+    // Now to b and c with --on-error fail: b refuses the commit, c must not keep it.
+    nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b,c",
+        "--on-error",
+        "fail",
+    ]);
+    nodes.sql("c", "insert into t select * from (values (1, 'fine', 1), (2, 'refused at commit', 999)) v(id, v, n)");
+    let err = nodes
+        .node("a")
+        .psql("postgres", "insert into t values (3, 'nowhere', 12345)")
+        .unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains(r#"node "b""#) && err.contains("t_n_parent"),
+        "{err}"
+    );
+    assert_eq!(nodes.sql("a", "select count(*) from t where id = 3"), "0");
+    assert_eq!(nodes.sql("b", "select count(*) from t where id = 3"), "0");
+    assert_eq!(
+        nodes.sql("c", "select count(*) from t where id = 3"),
+        "0",
+        "c kept a change that a rolled back"
+    );
+    // In one session, whose kept connections see the failure and the next transaction:
+    // no transaction may be left open on them, or the next commit would carry row 5 along.
+    let out = psql_session(
+        &nodes,
+        "a",
+        &[
+            "insert into t values (5, 'nowhere', 12345)",
+            "begin; insert into t values (6, 'everywhere', 1); update t set v = 'all' where id = 6; commit;",
+        ],
+    );
+    assert!(out.contains("t_n_parent"), "{out}");
+    for n in ["b", "c"] {
+        assert_eq!(nodes.sql(n, DUMP), nodes.sql("a", DUMP), "node {n}");
+        assert_eq!(nodes.sql(n, "select v from t where id = 6"), "all");
+    }
+}
+
+/// Runs commands one after the other in one psql session, going on after errors;
+/// returns the output.
+fn psql_session(nodes: &common::Nodes, node: &str, commands: &[&str]) -> String {
+    let c = nodes.node(node);
+    let psql = repsync::local_cluster::find_bindir().unwrap().join("psql");
+    let out = Command::new(psql)
+        .args(["-X", "-v", "ON_ERROR_STOP=0", "-U", "postgres", "-h"])
+        .arg(c.socket_dir())
+        .arg("-p")
+        .arg(c.port().to_string())
+        .args(["-d", "postgres"])
+        .args(commands.iter().flat_map(|c| ["-c", c]))
+        .env_remove("PGPASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running psql");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Many statements in one transaction ship once, in statement order.
+#[test]
+fn a_transaction_of_many_statements_ships_in_order() {
+    let nodes = setup(&[]);
+    nodes.sql(
+        "a",
+        "begin;
+         insert into t values (1, 'a', 1), (2, 'b', 2);
+         update t set id = 10 where id = 1;
+         insert into t values (1, 'again', 3);
+         delete from t where id = 2;
+         update t set v = v || '!';
+         commit;",
+    );
+    assert_eq!(nodes.sql("b", DUMP), "1|again!|3\n10|a!|1");
+    assert_eq!(nodes.sql("a", "select count(*) from repsync.pending"), "0");
+    assert_eq!(queue_len(&nodes, "a"), 0);
 }

@@ -5,7 +5,10 @@ mod common;
 /// Number of repsync triggers on any table of the node.
 fn repsync_triggers(nodes: &common::Nodes, node: &str) -> i64 {
     nodes
-        .sql(node, r"select count(*) from pg_trigger where tgname like 'repsync\_%'")
+        .sql(
+            node,
+            r"select count(*) from pg_trigger where tgname like 'repsync\_%'",
+        )
         .parse()
         .unwrap()
 }
@@ -30,9 +33,15 @@ fn installed(nodes: &common::Nodes, node: &str) -> String {
 
 fn assert_refused(nodes: &common::Nodes, args: &[&str], wanted: &[&str]) -> String {
     let (code, stdout, stderr) = nodes.repsync(args);
-    assert_eq!(code, 2, "repsync {args:?} must exit 2\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert_eq!(
+        code, 2,
+        "repsync {args:?} must exit 2\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
     for w in wanted {
-        assert!(stderr.contains(w), "repsync {args:?}: {w:?} not in the message:\n{stderr}");
+        assert!(
+            stderr.contains(w),
+            "repsync {args:?}: {w:?} not in the message:\n{stderr}"
+        );
     }
     stderr
 }
@@ -41,21 +50,51 @@ fn assert_refused(nodes: &common::Nodes, args: &[&str], wanted: &[&str]) -> Stri
 fn column_subset() {
     let nodes = common::start_nodes(2);
     for n in ["a", "b"] {
-        nodes.sql(n, "create table t (id int primary key, a text, secret text)");
+        nodes.sql(
+            n,
+            "create table t (id int primary key, a text, secret text)",
+        );
     }
     // b's copy of u has no secret column at all: a subset needs only its columns there.
-    nodes.sql("a", "create table u (id int primary key, a text, secret text)");
+    nodes.sql(
+        "a",
+        "create table u (id int primary key, a text, secret text)",
+    );
     nodes.sql("b", "create table u (a text, id int primary key)");
     nodes.repsync_ok(&["init"]);
-    nodes.repsync_ok(&["add-table", "t", "--columns", "id,a", "--from", "a", "--to", "b"]);
+    nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--columns",
+        "id,a",
+        "--from",
+        "a",
+        "--to",
+        "b",
+    ]);
     // Column order in --columns does not matter, nor quoting.
-    nodes.repsync_ok(&["add-table", "u", "--columns", r#"a,"id""#, "--from", "a", "--to", "b"]);
+    nodes.repsync_ok(&[
+        "add-table",
+        "u",
+        "--columns",
+        r#"a,"id""#,
+        "--from",
+        "a",
+        "--to",
+        "b",
+    ]);
 
-    nodes.sql("a", "insert into t values (1, 'one', 's1'), (2, 'two', 's2')");
+    nodes.sql(
+        "a",
+        "insert into t values (1, 'one', 's1'), (2, 'two', 's2')",
+    );
     nodes.sql("a", "insert into u values (1, 'one', 's1')");
     let dump = "select string_agg(format('%s|%s|%s', id, a, coalesce(secret, 'NULL')), E'\\n' order by id) from t";
     assert_eq!(nodes.sql("b", dump), "1|one|NULL\n2|two|NULL");
-    assert_eq!(nodes.sql("b", "select format('%s|%s', id, a) from u"), "1|one");
+    assert_eq!(
+        nodes.sql("b", "select format('%s|%s', id, a) from u"),
+        "1|one"
+    );
 
     // b keeps a value of its own in the column that is not replicated.
     nodes.sql("b", "update t set secret = 'b own' where id = 1");
@@ -64,29 +103,59 @@ fn column_subset() {
     nodes.sql("a", "update t set a = 'uno', secret = 'again' where id = 1");
     assert_eq!(nodes.sql("b", dump), "1|uno|b own\n2|two|NULL");
     nodes.sql("a", "update u set a = 'uno', secret = 'x'");
-    assert_eq!(nodes.sql("b", "select format('%s|%s', id, a) from u"), "1|uno");
+    assert_eq!(
+        nodes.sql("b", "select format('%s|%s', id, a) from u"),
+        "1|uno"
+    );
     nodes.sql("a", "delete from t where id = 2");
     assert_eq!(nodes.sql("b", dump), "1|uno|b own");
     // Nothing failed on the way.
-    assert_eq!(nodes.sql("a", "select count(*) from repsync.sync_err_rec"), "0");
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
 
     // The secret never left a: it is in no captured change.
-    nodes.sql("b", "alter table t add constraint no_secrets check (secret is null or secret = 'b own')");
+    nodes.sql(
+        "b",
+        "alter table t add constraint no_secrets check (secret is null or secret = 'b own')",
+    );
     nodes.sql("a", "insert into t values (3, 'three', 'top secret')");
-    assert_eq!(nodes.sql("b", "select format('%s|%s', a, coalesce(secret, 'NULL')) from t where id = 3"), "three|NULL");
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select format('%s|%s', a, coalesce(secret, 'NULL')) from t where id = 3"
+        ),
+        "three|NULL"
+    );
 }
 
 #[test]
 fn row_filter_moves_rows_in_and_out() {
     let nodes = common::start_nodes(2);
     for n in ["a", "b"] {
-        nodes.sql(n, "create table r (id int primary key, region text, v text)");
+        nodes.sql(
+            n,
+            "create table r (id int primary key, region text, v text)",
+        );
     }
     nodes.repsync_ok(&["init"]);
-    nodes.repsync_ok(&["add-table", "r", "--from", "a", "--to", "b", "--where", "region = 'eu'"]);
+    nodes.repsync_ok(&[
+        "add-table",
+        "r",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--where",
+        "region = 'eu'",
+    ]);
     let dump = "select coalesce(string_agg(format('%s|%s|%s', id, region, v), E'\\n' order by id), '') from r";
 
-    nodes.sql("a", "insert into r values (1, 'eu', 'x'), (2, 'us', 'x'), (3, 'eu', 'x'), (4, 'us', 'x')");
+    nodes.sql(
+        "a",
+        "insert into r values (1, 'eu', 'x'), (2, 'us', 'x'), (3, 'eu', 'x'), (4, 'us', 'x')",
+    );
     assert_eq!(nodes.sql("b", dump), "1|eu|x\n3|eu|x");
 
     // A change inside the filter is sent; a change outside it is not.
@@ -100,7 +169,10 @@ fn row_filter_moves_rows_in_and_out() {
     nodes.sql("a", "update r set region = 'us' where id = 1");
     assert_eq!(nodes.sql("b", dump), "2|eu|y\n3|eu|y");
     // Both directions in one statement.
-    nodes.sql("a", "update r set region = case region when 'eu' then 'us' else 'eu' end where id in (3, 4)");
+    nodes.sql(
+        "a",
+        "update r set region = case region when 'eu' then 'us' else 'eu' end where id in (3, 4)",
+    );
     assert_eq!(nodes.sql("b", dump), "2|eu|y\n4|eu|y");
 
     // Deleting a row outside the filter sends nothing: b's own row with that key stays.
@@ -110,7 +182,10 @@ fn row_filter_moves_rows_in_and_out() {
     // Deleting a row inside the filter deletes it.
     nodes.sql("a", "delete from r where id = 2");
     assert_eq!(nodes.sql("b", dump), "1|us|b own\n4|eu|y");
-    assert_eq!(nodes.sql("a", "select count(*) from repsync.sync_err_rec"), "0");
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
 }
 
 #[test]
@@ -121,28 +196,77 @@ fn target_in_another_schema() {
     nodes.repsync_ok(&["init"]);
 
     // Multi-master with a rename is refused, and nothing is installed.
-    let stderr = assert_refused(&nodes, &["add-table", "t", "--target", "archive.copy_of_t"], &["--target"]);
+    let stderr = assert_refused(
+        &nodes,
+        &["add-table", "t", "--target", "archive.copy_of_t"],
+        &["--target"],
+    );
     assert!(stderr.contains("--from"), "{stderr}");
     for n in ["a", "b"] {
         assert_eq!(repsync_triggers(&nodes, n), 0);
-        assert_eq!(nodes.sql(n, "select count(*) from repsync.replicated_table"), "0");
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.replicated_table"),
+            "0"
+        );
     }
 
-    let stdout = nodes.repsync_ok(&["add-table", "t", "--from", "a", "--to", "b", "--target", "archive.copy_of_t"]);
+    let stdout = nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--target",
+        "archive.copy_of_t",
+    ]);
     assert!(stdout.contains("archive.copy_of_t"), "{stdout}");
     nodes.sql("a", "insert into t values (1, 'one'), (2, 'two')");
     nodes.sql("a", "update t set v = 'deux' where id = 2");
     nodes.sql("a", "delete from t where id = 1");
-    assert_eq!(nodes.sql("b", "select string_agg(format('%s|%s', id, v), ',' order by id) from archive.copy_of_t"), "2|deux");
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select string_agg(format('%s|%s', id, v), ',' order by id) from archive.copy_of_t"
+        ),
+        "2|deux"
+    );
     assert_eq!(nodes.sql("b", "select count(*) from public.t"), "0");
     assert_eq!(
-        nodes.sql("b", "select format('%s.%s', local_schema, local_table) from repsync.replicated_table"),
+        nodes.sql(
+            "b",
+            "select format('%s.%s', local_schema, local_table) from repsync.replicated_table"
+        ),
         "archive.copy_of_t"
     );
     // Receivers get no capture triggers.
     assert_eq!(repsync_triggers(&nodes, "b"), 0);
     assert_eq!(repsync_triggers(&nodes, "a"), 4);
-    assert_eq!(nodes.sql("a", "select count(*) from repsync.sync_err_rec"), "0");
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
+
+    // remove-table finds the renamed target's objects on b.
+    nodes.repsync_ok(&["remove-table", "t", "--yes"]);
+    for n in ["a", "b"] {
+        assert_eq!(repsync_triggers(&nodes, n), 0);
+        assert_eq!(
+            nodes.sql(
+                n,
+                r"select count(*) from pg_proc where proname ~ '^(capture|apply)_t_'"
+            ),
+            "0"
+        );
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.replicated_table"),
+            "0"
+        );
+    }
+    assert_eq!(
+        nodes.sql("b", "select count(*) from archive.copy_of_t"),
+        "1"
+    );
 }
 
 #[test]
@@ -153,34 +277,95 @@ fn tables_that_cannot_be_replicated_are_refused() {
         nodes.sql(n, "create table t (id int primary key, v text, n int)");
     }
     nodes.sql("a", "create table only_on_a (id int primary key)");
-    nodes.sql("a", "create table typed (id int primary key, amount numeric(10,2))");
+    nodes.sql(
+        "a",
+        "create table typed (id int primary key, amount numeric(10,2))",
+    );
     nodes.sql("b", "create table typed (id int primary key, amount text)");
     nodes.repsync_ok(&["init"]);
 
-    assert_refused(&nodes, &["add-table", "nokey"], &["no primary key", "nokey"]);
-    assert_refused(&nodes, &["add-table", "only_on_a"], &["node b", "only_on_a", "does not exist"]);
-    assert_refused(&nodes, &["add-table", "typed"], &["node b", "amount", "numeric(10,2)", "text"]);
-    assert_refused(&nodes, &["add-table", "t", "--columns", "v,n"], &["primary key", "id"]);
-    assert_refused(&nodes, &["add-table", "t", "--columns", "id,nope"], &["nope"]);
-    assert_refused(&nodes, &["add-table", "missing_everywhere"], &["node a", "does not exist"]);
+    assert_refused(
+        &nodes,
+        &["add-table", "nokey"],
+        &["no primary key", "nokey"],
+    );
+    assert_refused(
+        &nodes,
+        &["add-table", "only_on_a"],
+        &["node b", "only_on_a", "does not exist"],
+    );
+    assert_refused(
+        &nodes,
+        &["add-table", "typed"],
+        &["node b", "amount", "numeric(10,2)", "text"],
+    );
+    assert_refused(
+        &nodes,
+        &["add-table", "t", "--columns", "v,n"],
+        &["primary key", "id"],
+    );
+    assert_refused(
+        &nodes,
+        &["add-table", "t", "--columns", "id,nope"],
+        &["nope"],
+    );
+    assert_refused(
+        &nodes,
+        &["add-table", "missing_everywhere"],
+        &["node a", "does not exist"],
+    );
     assert_refused(&nodes, &["add-table", "a b c"], &["not a valid name"]);
 
-    for filter in ["nope = 1", "n + 1", "1; drop table t", "true; drop table t; select true", "true /*"] {
+    for filter in [
+        "nope = 1",
+        "n + 1",
+        "1; drop table t",
+        "true; drop table t; select true",
+        "true /*",
+    ] {
         let (code, stdout, stderr) = nodes.repsync(&["add-table", "t", "--where", filter]);
-        assert_eq!(code, 2, "--where {filter:?} must be refused\n{stdout}\n{stderr}");
-        assert!(stderr.contains("--where") || stderr.contains("row filter"), "{filter}: {stderr}");
+        assert_eq!(
+            code, 2,
+            "--where {filter:?} must be refused\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains("--where") || stderr.contains("row filter"),
+            "{filter}: {stderr}"
+        );
     }
     // The unknown column is named.
-    let stderr = assert_refused(&nodes, &["add-table", "t", "--where", "nope = 1"], &["nope"]);
+    let stderr = assert_refused(
+        &nodes,
+        &["add-table", "t", "--where", "nope = 1"],
+        &["nope"],
+    );
     assert!(stderr.contains("node a"), "{stderr}");
-    assert_refused(&nodes, &["add-table", "t", "--where", "n + 1"], &["boolean"]);
+    assert_refused(
+        &nodes,
+        &["add-table", "t", "--where", "n + 1"],
+        &["boolean"],
+    );
 
     for n in ["a", "b"] {
-        assert_eq!(nodes.sql(n, "select count(*) from t"), "0", "table t is gone on {n}");
-        assert_eq!(repsync_triggers(&nodes, n), 0, "a trigger was installed on {n}");
-        assert_eq!(nodes.sql(n, "select count(*) from repsync.replicated_table"), "0");
         assert_eq!(
-            nodes.sql(n, r"select count(*) from pg_proc where proname ~ '^(capture|apply)_t_[0-9a-f]{20}$'"),
+            nodes.sql(n, "select count(*) from t"),
+            "0",
+            "table t is gone on {n}"
+        );
+        assert_eq!(
+            repsync_triggers(&nodes, n),
+            0,
+            "a trigger was installed on {n}"
+        );
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.replicated_table"),
+            "0"
+        );
+        assert_eq!(
+            nodes.sql(
+                n,
+                r"select count(*) from pg_proc where proname ~ '^(capture|apply)_t_[0-9a-f]{20}$'"
+            ),
             "0"
         );
     }
@@ -195,12 +380,24 @@ fn row_filter_with_parentheses_is_still_one_filter() {
         nodes.sql(n, "create table t (id int primary key, v text)");
     }
     nodes.repsync_ok(&["init"]);
-    let (code, stdout, stderr) = nodes.repsync(&["add-table", "t", "--from", "a", "--to", "b", "--where", "v = 'x') or (v = 'y'"]);
+    let (code, stdout, stderr) = nodes.repsync(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--where",
+        "v = 'x') or (v = 'y'",
+    ]);
     match code {
         2 => assert_eq!(repsync_triggers(&nodes, "a"), 0, "{stderr}"),
         0 => {
             nodes.sql("a", "insert into t values (1, 'x'), (2, 'y'), (3, 'z')");
-            assert_eq!(nodes.sql("b", "select string_agg(v, ',' order by id) from t"), "x,y");
+            assert_eq!(
+                nodes.sql("b", "select string_agg(v, ',' order by id) from t"),
+                "x,y"
+            );
         }
         _ => panic!("exit {code}\n{stdout}\n{stderr}"),
     }
@@ -222,7 +419,14 @@ fn add_table_again_is_idempotent_and_replaces_cleanly() {
     let stdout = nodes.repsync_ok(&["add-table", "t"]);
     assert!(stdout.contains("nothing changed"), "{stdout}");
     // Spelled differently, same meaning.
-    let stdout = nodes.repsync_ok(&["add-table", "public.T", "--from", "b,a", "--on-error", "queue"]);
+    let stdout = nodes.repsync_ok(&[
+        "add-table",
+        "public.T",
+        "--from",
+        "b,a",
+        "--on-error",
+        "queue",
+    ]);
     assert!(stdout.contains("nothing changed"), "{stdout}");
     assert_eq!(installed(&nodes, "a"), before_a);
     assert_eq!(installed(&nodes, "b"), before_b);
@@ -232,14 +436,35 @@ fn add_table_again_is_idempotent_and_replaces_cleanly() {
     assert!(!stdout.contains("nothing changed"), "{stdout}");
     for n in ["a", "b"] {
         assert_eq!(repsync_triggers(&nodes, n), 4, "node {n}");
-        assert_eq!(nodes.sql(n, "select count(*) from repsync.replicated_table"), "1");
-        assert_eq!(nodes.sql(n, "select options->>'columns' from repsync.replicated_table"), r#"["id", "v"]"#);
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.replicated_table"),
+            "1"
+        );
+        assert_eq!(
+            nodes.sql(
+                n,
+                "select options->>'columns' from repsync.replicated_table"
+            ),
+            r#"["id", "v"]"#
+        );
     }
     assert_ne!(installed(&nodes, "a"), before_a);
     nodes.sql("a", "insert into t values (1, 'one', 'not sent')");
-    assert_eq!(nodes.sql("b", "select format('%s|%s', v, coalesce(extra, 'NULL')) from t"), "one|NULL");
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select format('%s|%s', v, coalesce(extra, 'NULL')) from t"
+        ),
+        "one|NULL"
+    );
     nodes.sql("b", "insert into t values (2, 'two', 'not sent')");
-    assert_eq!(nodes.sql("a", "select format('%s|%s', v, coalesce(extra, 'NULL')) from t where id = 2"), "two|NULL");
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select format('%s|%s', v, coalesce(extra, 'NULL')) from t where id = 2"
+        ),
+        "two|NULL"
+    );
     let stdout = nodes.repsync_ok(&["add-table", "t", "--columns", "id,v"]);
     assert!(stdout.contains("nothing changed"), "{stdout}");
 
@@ -248,15 +473,27 @@ fn add_table_again_is_idempotent_and_replaces_cleanly() {
     assert_eq!(repsync_triggers(&nodes, "a"), 4);
     assert_eq!(repsync_triggers(&nodes, "b"), 0);
     assert_eq!(
-        nodes.sql("b", r"select count(*) from pg_proc where proname ~ '^capture_t_[0-9a-f]{20}$'"),
+        nodes.sql(
+            "b",
+            r"select count(*) from pg_proc where proname ~ '^capture_t_[0-9a-f]{20}$'"
+        ),
         "0"
     );
-    assert_eq!(nodes.sql("a", r"select count(*) from pg_proc where proname ~ '^apply_t_[0-9a-f]{20}$'"), "0");
+    assert_eq!(
+        nodes.sql(
+            "a",
+            r"select count(*) from pg_proc where proname ~ '^apply_t_[0-9a-f]{20}$'"
+        ),
+        "0"
+    );
     nodes.sql("b", "insert into t values (3, 'b only', null)");
     nodes.sql("a", "insert into t values (4, 'to b', null)");
     assert_eq!(nodes.sql("a", "select count(*) from t where id = 3"), "0");
     assert_eq!(nodes.sql("b", "select v from t where id = 4"), "to b");
-    assert_eq!(nodes.sql("a", "select string_agg(dest, ',') from repsync.route"), "b");
+    assert_eq!(
+        nodes.sql("a", "select string_agg(dest, ',') from repsync.route"),
+        "b"
+    );
     assert_eq!(nodes.sql("b", "select count(*) from repsync.route"), "0");
 
     // status agrees that everything is in place.
@@ -277,14 +514,38 @@ fn row_filter_is_checked_where_it_runs() {
     // unqualified function of public is not found there: refused up front.
     let stderr = assert_refused(
         &nodes,
-        &["add-table", "r", "--from", "a", "--to", "b", "--where", "is_eu(region)"],
+        &[
+            "add-table",
+            "r",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--where",
+            "is_eu(region)",
+        ],
         &["node a", "is_eu"],
     );
     assert!(stderr.contains("does not exist"), "{stderr}");
     assert_eq!(repsync_triggers(&nodes, "a"), 0);
     nodes.sql("a", "insert into r values (1, 'eu'), (2, 'us')");
     // Schema-qualified, the function is fine.
-    nodes.repsync_ok(&["add-table", "r", "--from", "a", "--to", "b", "--where", "public.is_eu(region)"]);
+    nodes.repsync_ok(&[
+        "add-table",
+        "r",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--where",
+        "public.is_eu(region)",
+    ]);
     nodes.sql("a", "insert into r values (3, 'eu'), (4, 'us')");
-    assert_eq!(nodes.sql("b", "select string_agg(id::text, ',' order by id) from r where id > 2"), "3");
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select string_agg(id::text, ',' order by id) from r where id > 2"
+        ),
+        "3"
+    );
 }

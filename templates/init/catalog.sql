@@ -62,6 +62,6 @@ create index if not exists sync_err_rec_dest on repsync.sync_err_rec (dest, id);
 
 revoke all on all tables in schema repsync from public;
 {%- if let Some(role) = peer_role %}
--- The peers connect as {{ role }} and call the apply procedures in this schema.
+-- The peers connect as this role and call the apply procedures in this schema.
 grant usage on schema repsync to {{ role }};
 {%- endif %}

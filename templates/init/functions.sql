@@ -41,8 +41,14 @@ begin
 end
 {{ tag }};
 
--- Fires once per statement at pre-commit (deferred); the first call ships the whole
--- transaction to each peer and empties pending, the later calls find nothing.
+-- Runs at pre-commit (deferred), for each row of pending. The first call of a
+-- transaction only appends a marker row ('F'): the marker's own deferred event fires
+-- after every deferred check queued before it (a deferred foreign key of a later
+-- statement, say), so nothing is shipped while the transaction can still fail that
+-- way. The marker's call ships one remote transaction per peer. When a failing peer
+-- fails the local transaction (--on-error fail) and there are other peers, it ships
+-- in two phases: each peer's changes in a remote transaction left open, then a
+-- commit on each, so that no other peer keeps the change of a failed transaction.
 create or replace function repsync.flush()
 returns trigger language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -51,50 +57,113 @@ declare
     v_xid xid8 := pg_current_xact_id();
     v_dest record;
     v_sql text;
+    v_open text[] := '{}';
+    v_fail text[] := '{}';
+    v_peer text;
+    v_error text;
+    v_two_phase boolean;
 begin
-    for v_dest in
-        select r.dest, bool_or(t.on_error = 'fail') as must_fail
-          from repsync.pending q
-          join repsync.route r on r.set_name = q.set_name
-          join repsync.replicated_table t on t.set_name = q.set_name
-         where q.xid = v_xid
-         group by r.dest
-         order by r.dest
-    loop
-        if exists (select from repsync.sync_err_rec e where e.dest = v_dest.dest) then
-            if v_dest.must_fail then
-                raise exception 'repsync: node "%" has queued changes that this transaction would overtake', v_dest.dest
-                    using hint = 'run "repsync drain-errors --to ' || v_dest.dest || '" first';
-            end if;
-            insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid)
-            select v_dest.dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid
-              from repsync.pending q
-              join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
-             where q.xid = v_xid
-             order by q.id;
-            continue;
+    if new.op <> 'F' then
+        if not exists (select from repsync.pending q where q.xid = v_xid and q.op = 'F') then
+            insert into repsync.pending (set_name, op) values ('', 'F');
         end if;
-        select string_agg(repsync.apply_call(q.set_name, q.op, q.old_rows, q.new_rows), E'\n' order by q.id)
-          into v_sql
-          from repsync.pending q
-          join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
-         where q.xid = v_xid;
-        begin
-            perform repsync.ship(v_dest.dest, v_sql);
-        exception when others then
-            if v_dest.must_fail then
-                raise exception 'repsync: could not replicate to node "%": %', v_dest.dest, sqlerrm
-                    using hint = 'the table was added with --on-error fail; fix node "' || v_dest.dest
-                        || '" or add the table again with --on-error queue';
+        return null;
+    end if;
+    select count(distinct r.dest) > 1 and bool_or(t.on_error = 'fail')
+      into v_two_phase
+      from repsync.pending q
+      join repsync.route r on r.set_name = q.set_name
+      join repsync.replicated_table t on t.set_name = q.set_name
+     where q.xid = v_xid;
+    begin
+        for v_dest in
+            select r.dest, bool_or(t.on_error = 'fail') as must_fail
+              from repsync.pending q
+              join repsync.route r on r.set_name = q.set_name
+              join repsync.replicated_table t on t.set_name = q.set_name
+             where q.xid = v_xid
+             group by r.dest
+             order by r.dest
+        loop
+            if exists (select from repsync.sync_err_rec e where e.dest = v_dest.dest) then
+                if v_dest.must_fail then
+                    raise exception 'repsync: node "%" has queued changes that this transaction would overtake', v_dest.dest
+                        using hint = 'run "repsync drain-errors --to ' || v_dest.dest || '" first';
+                end if;
+                insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid)
+                select v_dest.dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid
+                  from repsync.pending q
+                  join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
+                 where q.xid = v_xid
+                 order by q.id;
+                continue;
             end if;
-            insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid, last_error, last_attempt)
-            select v_dest.dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid, sqlerrm, clock_timestamp()
+            select string_agg(repsync.apply_call(q.set_name, q.op, q.old_rows, q.new_rows), E'\n' order by q.id)
+              into v_sql
               from repsync.pending q
               join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
-             where q.xid = v_xid
-             order by q.id;
-        end;
-    end loop;
+             where q.xid = v_xid;
+            begin
+                if v_two_phase then
+                    -- Phase 1: the changes, in a remote transaction that stays open.
+                    perform repsync.ship(v_dest.dest, 'begin;' || E'\n' || v_sql);
+                    v_open := v_open || v_dest.dest;
+                    if v_dest.must_fail then
+                        v_fail := v_fail || v_dest.dest;
+                    end if;
+                else
+                    perform repsync.ship(v_dest.dest, v_sql);
+                end if;
+            exception when others then
+                if v_dest.must_fail then
+                    raise exception 'repsync: could not replicate to node "%": %', v_dest.dest, sqlerrm
+                        using hint = 'the table was added with --on-error fail; fix node "' || v_dest.dest
+                            || '" or add the table again with --on-error queue';
+                end if;
+                insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid, last_error, last_attempt)
+                select v_dest.dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid, sqlerrm, clock_timestamp()
+                  from repsync.pending q
+                  join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
+                 where q.xid = v_xid
+                 order by q.id;
+            end;
+        end loop;
+        -- Phase 2: commit on each peer; the ones that must not fail first, so a refused
+        -- commit there still rolls back the others.
+        for v_peer in
+            select p from unnest(v_open) p order by not (p = any (v_fail)), p
+        loop
+            begin
+                perform {{ dblink_schema }}.dblink_exec('repsync_' || v_peer, 'commit');
+                v_open := array_remove(v_open, v_peer);
+            exception when others then
+                v_error := sqlerrm;
+                v_open := array_remove(v_open, v_peer);
+                perform {{ dblink_schema }}.dblink_disconnect('repsync_' || v_peer);
+                if v_peer = any (v_fail) then
+                    raise exception 'repsync: node "%" refused the commit: %', v_peer, v_error
+                        using hint = 'the table was added with --on-error fail; fix node "' || v_peer
+                            || '" or add the table again with --on-error queue';
+                end if;
+                insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid, last_error, last_attempt)
+                select v_peer, q.set_name, q.op, q.old_rows, q.new_rows, q.xid, v_error, clock_timestamp()
+                  from repsync.pending q
+                  join repsync.route r on r.set_name = q.set_name and r.dest = v_peer
+                 where q.xid = v_xid
+                 order by q.id;
+            end;
+        end loop;
+    exception when others or query_canceled then
+        -- The local transaction fails: the peers still open must not keep its changes.
+        foreach v_peer in array v_open loop
+            begin
+                perform {{ dblink_schema }}.dblink_exec('repsync_' || v_peer, 'rollback', false);
+            exception when others then
+                perform {{ dblink_schema }}.dblink_disconnect('repsync_' || v_peer);
+            end;
+        end loop;
+        raise;
+    end;
     delete from repsync.pending q where q.xid = v_xid;
     return null;
 end

@@ -1,4 +1,4 @@
--- Applies a peer's captured statement to {{ table }}. Idempotent: full row images are
+-- Applies a peer's captured statement to the table below. Idempotent: full row images are{# No name in SQL comments: a newline in a quoted name would end the comment. #}
 -- upserted by key, deletes of missing rows do nothing, so a batch applied twice
 -- leaves the same result.
 create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json)

@@ -1,4 +1,4 @@
--- Captures each statement's rows on {{ table }} into repsync.pending, one row per statement.
+-- Captures the rows of each statement on the replicated table into repsync.pending, one row per statement.{# No name in SQL comments: a newline in a quoted name would end the comment. #}
 create or replace function repsync.{{ function }}()
 returns trigger language plpgsql security definer
 set search_path = pg_catalog, pg_temp

@@ -1,0 +1,553 @@
+//! The binary's command line: help, node-file errors, exit codes, --dry-run, and
+//! passwords kept out of every output.
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Runs the binary with a clean environment for config and passwords.
+fn run(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_repsync"));
+    cmd.args(args)
+        .env_remove("PGPASSWORD")
+        .env_remove("REPSYNC_CONFIG")
+        .env_remove("PGPASSFILE")
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running the repsync binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes `text` as a node file and runs `repsync --config FILE args`.
+fn with_config(text: &str, args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repsync.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut all = vec!["--config", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(&all, &[])
+}
+
+fn assert_usage_error(out: (i32, String, String), wanted: &[&str]) -> String {
+    let (code, stdout, stderr) = out;
+    assert_eq!(
+        code, 2,
+        "expected exit 2\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    for w in wanted {
+        assert!(stderr.contains(w), "{w:?} not in:\n{stderr}");
+    }
+    stderr
+}
+
+/// Two nodes on ports where nothing listens: fine for errors found before connecting.
+const TWO_NODES: &str = r#"
+[nodes.a]
+dsn = "host=127.0.0.1 port=1 dbname=app user=admin"
+
+[nodes.b]
+dsn = "host=127.0.0.1 port=2 dbname=app user=admin"
+"#;
+
+#[test]
+fn help_lists_every_subcommand_and_flag() {
+    let (code, stdout, _) = run(&["--help"], &[]);
+    assert_eq!(code, 0);
+    for sub in [
+        "init",
+        "add-table",
+        "remove-table",
+        "drain-errors",
+        "status",
+        "uninstall",
+        "demo",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(sub)),
+            "{sub} not listed:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("--config"), "{stdout}");
+
+    let (code, stdout, _) = run(&["add-table", "--help"], &[]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--target",
+        "--columns",
+        "--where",
+        "--from",
+        "--to",
+        "--mode",
+        "--on-error",
+        "--dry-run",
+    ] {
+        assert!(stdout.contains(flag), "{flag} not listed:\n{stdout}");
+    }
+    for value in ["queue", "fail", "sync"] {
+        assert!(stdout.contains(value), "{value} not listed:\n{stdout}");
+    }
+    let (code, stdout, _) = run(&["drain-errors", "--help"], &[]);
+    assert_eq!(code, 0);
+    for flag in ["--node", "--to", "--limit", "--discard", "--yes"] {
+        assert!(stdout.contains(flag), "{flag} not listed:\n{stdout}");
+    }
+    for (sub, flags) in [
+        ("remove-table", &["--force", "--yes", "--dry-run"][..]),
+        ("uninstall", &["--force", "--yes", "--dry-run"][..]),
+        ("init", &["--dry-run"][..]),
+        ("status", &["--json"][..]),
+    ] {
+        let (code, stdout, _) = run(&[sub, "--help"], &[]);
+        assert_eq!(code, 0);
+        for flag in flags {
+            assert!(stdout.contains(flag), "{sub}: {flag} not listed:\n{stdout}");
+        }
+    }
+    let (code, stdout, _) = run(&["--version"], &[]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains(env!("CARGO_PKG_VERSION")), "{stdout}");
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    for args in [
+        &["no-such-command"][..],
+        &[][..],
+        &["add-table"][..],
+        &["add-table", "t", "--mode", "async-ish"][..],
+        &["add-table", "t", "--on-error", "ignore"][..],
+        &["drain-errors", "--limit", "0"][..],
+        &["drain-errors", "--discard", "1"][..],
+        &["status", "--bogus"][..],
+    ] {
+        let (code, stdout, stderr) = run(args, &[]);
+        assert_eq!(code, 2, "repsync {args:?}\n{stdout}\n{stderr}");
+    }
+}
+
+#[test]
+fn bad_node_files_exit_2_with_a_clear_message() {
+    // Missing, from --config, from REPSYNC_CONFIG, and the default.
+    let missing = "/nonexistent-dir/repsync.toml";
+    assert_usage_error(
+        run(&["--config", missing, "status"], &[]),
+        &[missing, "not found", "--config"],
+    );
+    assert_usage_error(
+        run(&["status"], &[("REPSYNC_CONFIG", missing)]),
+        &[missing, "not found"],
+    );
+    let empty_dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = {
+        let out = Command::new(env!("CARGO_BIN_EXE_repsync"))
+            .arg("status")
+            .current_dir(empty_dir.path())
+            .env_remove("REPSYNC_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::new(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("repsync.toml") && stderr.contains("not found"),
+        "{stderr}"
+    );
+
+    // TOML syntax error: the file and the line are named.
+    let stderr = assert_usage_error(
+        with_config("[nodes.a\ndsn = \"x\"\n", &["status"]),
+        &["repsync.toml"],
+    );
+    assert!(
+        stderr.contains("line 1") || stderr.contains("1 |"),
+        "{stderr}"
+    );
+
+    // Unknown key.
+    let text = format!("{TWO_NODES}\n[nodes.c]\ndsn = \"host=h3\"\npasword = \"oops\"\n");
+    assert_usage_error(with_config(&text, &["status"]), &["pasword"]);
+    assert_usage_error(
+        with_config(&format!("{TWO_NODES}\n[extra]\nx = 1\n"), &["status"]),
+        &["extra"],
+    );
+
+    // Bad node names.
+    for name in ["A", "1a", "a-b", "\"a b\"", "\"ä\""] {
+        let text = format!("{TWO_NODES}\n[nodes.{name}]\ndsn = \"host=h3\"\n");
+        assert_usage_error(with_config(&text, &["status"]), &["invalid node name"]);
+    }
+
+    // Fewer than two nodes.
+    assert_usage_error(
+        with_config("[nodes.a]\ndsn = \"host=h1\"\n", &["status"]),
+        &["only node `a`", "at least two nodes"],
+    );
+    assert_usage_error(with_config("", &["status"]), &["no nodes"]);
+    // A node without dsn, an unparsable dsn, two nodes on one database.
+    assert_usage_error(
+        with_config("[nodes.a]\ndsn = \"host=h1\"\n[nodes.b]\n", &["status"]),
+        &["node `b`", "dsn"],
+    );
+    assert_usage_error(
+        with_config(
+            "[nodes.a]\ndsn = \"host=h1\"\n[nodes.b]\ndsn = \"nonsense\"\n",
+            &["status"],
+        ),
+        &["node `b`"],
+    );
+    assert_usage_error(
+        with_config(
+            "[nodes.a]\ndsn = \"host=h1 dbname=x\"\n[nodes.b]\ndsn = \"postgresql://h1/x\"\n",
+            &["status"],
+        ),
+        &["same database"],
+    );
+
+    // A password in the dsn, key=value or URI, in dsn or peer_dsn: refused, never shown.
+    let secret = "Hunter2Secret";
+    for (field, dsn) in [
+        ("dsn", format!("host=h2 user=u password={secret}")),
+        ("dsn", format!("host=h2 user=u password='{secret}'")),
+        ("dsn", format!("postgresql://u:{secret}@h2/app")),
+        ("peer_dsn", format!("postgresql://u:{secret}@h2/app")),
+    ] {
+        let own_dsn = if field == "dsn" {
+            ""
+        } else {
+            "dsn = \"host=h2\"\n"
+        };
+        let text = format!(
+            "[nodes.a]\ndsn = \"host=h1\"\n[nodes.b]\n{own_dsn}{field} = {}\n",
+            toml::Value::String(dsn.clone())
+        );
+        let (code, stdout, stderr) = with_config(&text, &["status"]);
+        assert_eq!(code, 2, "{dsn}\n{stdout}\n{stderr}");
+        assert!(stderr.contains("password"), "{stderr}");
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "password shown:\n{stdout}\n{stderr}"
+        );
+    }
+
+    // An unknown node in --from, --to, --node.
+    assert_usage_error(
+        with_config(TWO_NODES, &["add-table", "t", "--from", "z"]),
+        &["unknown node `z`", "a, b"],
+    );
+    assert_usage_error(
+        with_config(
+            TWO_NODES,
+            &["add-table", "t", "--from", "a", "--to", "b,zz"],
+        ),
+        &["zz"],
+    );
+    assert_usage_error(
+        with_config(TWO_NODES, &["drain-errors", "--node", "q"]),
+        &["unknown node `q`"],
+    );
+    // --from a --to a leaves nothing to send to.
+    assert_usage_error(
+        with_config(TWO_NODES, &["add-table", "t", "--from", "a", "--to", "a"]),
+        &["--to"],
+    );
+    // A table name that is not one.
+    assert_usage_error(with_config(TWO_NODES, &["add-table", "a.b.c"]), &["a.b.c"]);
+}
+
+/// A port on the loopback where nothing listens.
+fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn write_config(path: &Path, a_dsn: &str, b_dsn: &str) {
+    let text = format!(
+        "[nodes.a]\ndsn = {}\n\n[nodes.b]\ndsn = {}\n",
+        toml::Value::String(a_dsn.into()),
+        toml::Value::String(b_dsn.into())
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn unreachable_node_at_init_changes_nothing() {
+    let nodes = common::start_nodes(1);
+    let port = dead_port();
+    write_config(
+        &nodes.config_path(),
+        &nodes.node("a").dsn(),
+        &format!("host=127.0.0.1 port={port} dbname=postgres user=postgres connect_timeout=3"),
+    );
+    let (code, stdout, stderr) = nodes.repsync(&["init"]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(stderr.contains("node b"), "{stderr}");
+    assert!(
+        stderr.contains(&port.to_string()),
+        "the message should show the dsn: {stderr}"
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select count(*) from pg_namespace where nspname = 'repsync'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select count(*) from pg_extension where extname = 'dblink'"
+        ),
+        "0"
+    );
+
+    // The same for every other command that changes something.
+    for args in [
+        &["add-table", "t"][..],
+        &["uninstall", "--yes"][..],
+        &["remove-table", "t", "--yes"][..],
+    ] {
+        let (code, stdout, stderr) = nodes.repsync(args);
+        assert_eq!(code, 2, "{args:?}\n{stdout}\n{stderr}");
+        assert!(stderr.contains("node b"), "{args:?}: {stderr}");
+    }
+    // status reports it and says so with exit 1.
+    let (code, stdout, _) = nodes.repsync(&["status"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("needs attention"), "{stdout}");
+}
+
+#[test]
+fn dry_runs_print_sql_and_change_nothing() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, "create table t (id int primary key, v text)");
+    }
+    let stdout = nodes.repsync_ok(&["init", "--dry-run"]);
+    for wanted in [
+        "-- node a",
+        "-- node b",
+        "create extension if not exists dblink",
+        "create schema if not exists repsync",
+        "repsync.sync_err_rec",
+        "create server \"repsync_b\"",
+        "create server \"repsync_a\"",
+        "create user mapping",
+        "function repsync.flush()",
+        "function repsync.drain_errors",
+    ] {
+        assert!(
+            stdout.contains(wanted),
+            "{wanted:?} not in init --dry-run:\n{stdout}"
+        );
+    }
+    for n in ["a", "b"] {
+        assert_eq!(
+            nodes.sql(
+                n,
+                "select count(*) from pg_namespace where nspname = 'repsync'"
+            ),
+            "0"
+        );
+        assert_eq!(nodes.sql(n, "select count(*) from pg_foreign_server"), "0");
+        assert_eq!(
+            nodes.sql(
+                n,
+                "select count(*) from pg_extension where extname = 'dblink'"
+            ),
+            "0"
+        );
+    }
+
+    // add-table needs init first.
+    let (code, _, stderr) = nodes.repsync(&["add-table", "t", "--dry-run"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("repsync init"), "{stderr}");
+
+    nodes.repsync_ok(&["init"]);
+    let stdout = nodes.repsync_ok(&["add-table", "t", "--from", "a", "--to", "b", "--dry-run"]);
+    for wanted in [
+        "-- node a",
+        "-- node b",
+        "create trigger repsync_capture_insert after insert on \"public\".\"t\"",
+        "repsync_capture_truncate",
+        "create or replace function repsync.\"capture_t_",
+        "create or replace procedure repsync.\"apply_t_",
+        "insert into repsync.replicated_table",
+    ] {
+        assert!(
+            stdout.contains(wanted),
+            "{wanted:?} not in add-table --dry-run:\n{stdout}"
+        );
+    }
+    for n in ["a", "b"] {
+        assert_eq!(
+            nodes.sql(
+                n,
+                "select count(*) from pg_trigger where tgname like 'repsync%'"
+            ),
+            "0"
+        );
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.replicated_table"),
+            "0"
+        );
+        assert_eq!(
+            nodes.sql(
+                n,
+                r"select count(*) from pg_proc where proname ~ '^(capture|apply)_t_'"
+            ),
+            "0"
+        );
+    }
+    nodes.sql("a", "insert into t values (1, 'x')");
+    assert_eq!(nodes.sql("b", "select count(*) from t"), "0");
+}
+
+#[test]
+fn passwords_never_appear_in_output() {
+    let nodes = common::start_nodes(2);
+    nodes.sql("a", "create table t (id int primary key)");
+    nodes.sql("b", "create table t (id int primary key)");
+    let secret = "Secret123";
+    let config = nodes.config_path();
+    let repsync = |args: &[&str]| {
+        let mut all = vec!["--config", config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run(&all, &[("PGPASSWORD", secret)])
+    };
+
+    let (code, stdout, stderr) = repsync(&["init", "--dry-run"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "password shown:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(r#""password" '********'"#),
+        "the user mapping should show a masked password:\n{stdout}"
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select count(*) from pg_namespace where nspname = 'repsync'"
+        ),
+        "0"
+    );
+
+    // The real thing: the password goes into the user mapping, and nowhere in output.
+    let mut all_output = String::new();
+    for args in [
+        &["init"][..],
+        &["init"][..],
+        &["add-table", "t", "--dry-run"][..],
+        &["add-table", "t"][..],
+        &["status"][..],
+        &["status", "--json"][..],
+        &["drain-errors"][..],
+        &["remove-table", "t", "--dry-run"][..],
+        &["uninstall", "--dry-run"][..],
+    ] {
+        let (code, stdout, stderr) = repsync(args);
+        assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
+        all_output.push_str(&stdout);
+        all_output.push_str(&stderr);
+    }
+    assert!(
+        !all_output.contains(secret),
+        "password shown:\n{all_output}"
+    );
+    assert_eq!(
+        nodes.sql("a", "select count(*) from pg_user_mappings where srvname = 'repsync_b' and 'password=Secret123' = any (umoptions)"),
+        "1"
+    );
+    // The mapping is only readable by the superuser now.
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select has_table_privilege('public', 'pg_catalog.pg_user_mappings', 'select')"
+        ),
+        "f"
+    );
+
+    // A failing command's error does not show it either.
+    nodes.sql("b", "drop table t cascade");
+    let (code, stdout, stderr) = repsync(&["add-table", "t", "--columns", "id"]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "{stdout}\n{stderr}"
+    );
+}
+
+/// A password with quotes and backslashes is escaped in the SQL; the escaped form must
+/// be masked too.
+#[test]
+fn passwords_with_quotes_are_masked_in_dry_run() {
+    let nodes = common::start_nodes(2);
+    let config = nodes.config_path();
+    for secret in [
+        r"it's\Secret123",
+        "o'clock''Secret456",
+        r"back\slash\Secret789",
+    ] {
+        let (code, stdout, stderr) = run(
+            &["--config", config.to_str().unwrap(), "init", "--dry-run"],
+            &[("PGPASSWORD", secret)],
+        );
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        let all = format!("{stdout}\n{stderr}");
+        for fragment in ["Secret123", "Secret456", "Secret789"] {
+            assert!(!all.contains(fragment), "password {secret:?} shown:\n{all}");
+        }
+        assert!(stdout.contains("********"), "{stdout}");
+        // The masked SQL is still one quoted literal per option.
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(r#""password""#))
+            .unwrap();
+        assert!(line.trim_end().ends_with("'********'"), "{line}");
+    }
+}
+
+/// A syntax error on a line that holds a password must not print that line.
+#[test]
+#[ignore = "product bug in src/config.rs (not this tester's file): toml's error message quotes the offending line, password and all"]
+fn toml_errors_do_not_echo_a_password() {
+    let secret = "Hunter2Secret";
+    for text in [
+        format!("[nodes.a]\ndsn = \"host=h1\"\n[nodes.b]\ndsn = \"host=h2 password={secret}\n"),
+        format!(
+            "[nodes.a]\ndsn = \"host=h1\"\n[nodes.b]\ndsn = \"host=h2\"\ndsn = \"host=h2 password={secret}\"\n"
+        ),
+        format!("[nodes.a]\ndsn = \"host=h1\"\n[nodes.b]\ndsn = host=h2 password={secret}\n"),
+    ] {
+        let (code, stdout, stderr) = with_config(&text, &["status"]);
+        assert_eq!(code, 2, "{stdout}\n{stderr}");
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "password shown:\n{stderr}"
+        );
+    }
+}
+
+/// The message for a missing node file says where its path came from.
+#[test]
+#[ignore = "product bug in src/cli.rs/src/config.rs (not this tester's files): clap reads REPSYNC_CONFIG into --config, so the message says \"given with --config\""]
+fn missing_file_from_the_environment_says_so() {
+    let missing = "/nonexistent-dir/repsync.toml";
+    assert_usage_error(
+        run(&["status"], &[("REPSYNC_CONFIG", missing)]),
+        &[missing, "REPSYNC_CONFIG"],
+    );
+}

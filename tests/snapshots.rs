@@ -1,0 +1,374 @@
+//! The generated SQL, kept as insta snapshots (review a change with `cargo insta review`
+//! or `INSTA_UPDATE=always cargo test --test snapshots` and a diff), rendered from the
+//! `repsync::render` structs directly. The hostile case is also executed on real
+//! servers, to prove that what the snapshots show is valid SQL that replicates.
+mod common;
+
+use repsync::render::{self, render};
+use repsync::sql::{Ident, Literal, QualifiedName, RowFilter};
+
+fn ident(s: &str) -> Ident {
+    Ident::new(s).unwrap()
+}
+
+fn idents(names: &[&str]) -> Vec<Ident> {
+    names.iter().map(|n| ident(n)).collect()
+}
+
+/// The dollar-quote tags a rendered text opens its bodies with (`as $tag$`).
+fn body_tags(sql: &str) -> Vec<String> {
+    sql.lines()
+        .filter_map(|l| l.trim().strip_prefix("as "))
+        .filter(|t| t.starts_with('$') && t.ends_with('$'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Asserts that every body is opened and closed by the same tag, that the tag occurs
+/// nowhere else, and that no NUL placeholder is left.
+fn assert_well_quoted(sql: &str) -> String {
+    assert!(!sql.contains('\0'), "tag placeholder left in:\n{sql}");
+    let tags = body_tags(sql);
+    assert!(!tags.is_empty(), "no dollar-quoted body in:\n{sql}");
+    let tag = tags[0].clone();
+    assert!(tags.iter().all(|t| *t == tag), "{tags:?}");
+    assert_eq!(
+        sql.matches(tag.as_str()).count(),
+        2 * tags.len(),
+        "{tag} occurs inside a body:\n{sql}"
+    );
+    tag
+}
+
+struct Table {
+    name: QualifiedName,
+    columns: Vec<Ident>,
+    key: Vec<Ident>,
+    filter: Option<RowFilter>,
+}
+
+impl Table {
+    fn non_key(&self) -> Vec<Ident> {
+        self.columns
+            .iter()
+            .filter(|c| !self.key.contains(c))
+            .cloned()
+            .collect()
+    }
+
+    fn capture_function(&self, set_name: &str) -> String {
+        render(&render::CaptureFunction {
+            table: &self.name,
+            function: &ident(&format!("capture_{set_name}")),
+            set_name: &Literal::new(set_name),
+            columns: &self.columns,
+            key: &self.key,
+            filter: self.filter.as_ref(),
+            tag: render::tag(),
+        })
+    }
+
+    fn capture_triggers(&self, set_name: &str) -> String {
+        render(&render::CaptureTriggers {
+            table: &self.name,
+            function: &ident(&format!("capture_{set_name}")),
+        })
+    }
+
+    fn apply_function(&self, set_name: &str) -> String {
+        render(&render::ApplyFunction {
+            table: &self.name,
+            function: &ident(&format!("apply_{set_name}")),
+            columns: &self.columns,
+            key: &self.key,
+            non_key: &self.non_key(),
+            tag: render::tag(),
+        })
+    }
+}
+
+fn plain() -> Table {
+    Table {
+        name: QualifiedName::parse("public.orders").unwrap(),
+        columns: idents(&["id", "total"]),
+        key: idents(&["id"]),
+        filter: None,
+    }
+}
+
+const HOSTILE_FILTER: &str =
+    r#""$repsync$" is distinct from 'skip $$ me' and "K2" > 0 -- a trailing comment"#;
+
+fn hostile() -> Table {
+    Table {
+        name: QualifiedName::new(ident(r#"Odd $$ "x""#), ident("T, {x}")),
+        columns: idents(&["k 1", "K2", "$repsync$", "v"]),
+        key: idents(&["k 1", "K2"]),
+        filter: Some(RowFilter::parse(HOSTILE_FILTER).unwrap()),
+    }
+}
+
+const HOSTILE_DDL: &str = r#"create schema "Odd $$ ""x""";
+    create table "Odd $$ ""x"""."T, {x}" ("k 1" text, "K2" int, "$repsync$" text, v jsonb, primary key ("k 1", "K2"))"#;
+
+#[test]
+fn plain_table() {
+    let t = plain();
+    let capture = t.capture_function("t_orders");
+    assert_eq!(assert_well_quoted(&capture), "$repsync$");
+    insta::assert_snapshot!("capture_function_plain", capture);
+    insta::assert_snapshot!("capture_triggers_plain", t.capture_triggers("t_orders"));
+    let apply = t.apply_function("t_orders");
+    assert_eq!(assert_well_quoted(&apply), "$repsync$");
+    insta::assert_snapshot!("apply_function_plain", apply);
+}
+
+#[test]
+fn key_only_table_applies_with_do_nothing() {
+    let t = Table {
+        name: QualifiedName::parse("tags").unwrap(),
+        columns: idents(&["a", "b"]),
+        key: idents(&["a", "b"]),
+        filter: None,
+    };
+    let apply = t.apply_function("t_tags");
+    assert!(apply.contains("do nothing;"), "{apply}");
+    assert!(!apply.contains("do update"), "{apply}");
+    insta::assert_snapshot!("apply_function_key_only", apply);
+}
+
+#[test]
+fn hostile_table() {
+    let t = hostile();
+    let capture = t.capture_function("hostile");
+    let tag = assert_well_quoted(&capture);
+    assert_ne!(
+        tag, "$repsync$",
+        "the body contains \"$repsync$\": that tag would end it early"
+    );
+    assert!(capture.contains(r#""$repsync$""#), "{capture}");
+    // The filter sits on lines of its own, so its comment ends before the closing parenthesis.
+    assert!(
+        capture.contains(
+            "\n\"$repsync$\" is distinct from 'skip $$ me' and \"K2\" > 0 -- a trailing comment\n)"
+        ),
+        "{capture}"
+    );
+    insta::assert_snapshot!("capture_function_hostile", capture);
+
+    let triggers = t.capture_triggers("hostile");
+    assert!(
+        triggers.contains(r#"after insert on "Odd $$ ""x"""."T, {x}""#),
+        "{triggers}"
+    );
+    insta::assert_snapshot!("capture_triggers_hostile", triggers);
+
+    let apply = t.apply_function("hostile");
+    let tag = assert_well_quoted(&apply);
+    assert_ne!(tag, "$repsync$");
+    assert!(apply.contains(r#"on conflict ("k 1", "K2")"#), "{apply}");
+    assert!(
+        apply.contains(r#"do update set "$repsync$" = excluded."$repsync$", "v" = excluded."v";"#),
+        "{apply}"
+    );
+    insta::assert_snapshot!("apply_function_hostile", apply);
+}
+
+#[test]
+fn init_functions() {
+    let sql = render(&render::Functions {
+        node: "a",
+        dblink_schema: &ident("public"),
+        tag: render::tag(),
+    });
+    assert_eq!(assert_well_quoted(&sql), "$repsync$");
+    for f in [
+        "repsync.flush()",
+        "repsync.ship(p_dest text, p_sql text)",
+        "repsync.drain_errors(p_dest text default null, p_limit integer default 1000)",
+    ] {
+        assert!(sql.contains(f), "{f} missing");
+    }
+    insta::assert_snapshot!("functions", sql);
+
+    // dblink in a schema of its own, with a hostile name.
+    let sql = render(&render::Functions {
+        node: "a",
+        dblink_schema: &ident("ext $repsync$"),
+        tag: render::tag(),
+    });
+    assert_eq!(assert_well_quoted(&sql), "$repsync1$");
+    assert!(sql.contains(r#""ext $repsync$".dblink_exec("#), "{sql}");
+}
+
+#[test]
+fn peer() {
+    let options = vec![
+        (ident("host"), Literal::new("/tmp/repsync sockets")),
+        (ident("port"), Literal::new("5432")),
+        (ident("dbname"), Literal::new("app's db")),
+        (ident("connect_timeout"), Literal::new("10")),
+        (ident("application_name"), Literal::new("repsync")),
+        (ident("options"), Literal::new("-c repsync.origin=a")),
+    ];
+    let mapping = vec![
+        (ident("user"), Literal::new("repl")),
+        (ident("password"), Literal::new(r"it's a \secret")),
+    ];
+    let sql = render(&render::Peer {
+        node: "a",
+        peer: "b",
+        server: &ident("repsync_b"),
+        options: &options,
+        mapping: &mapping,
+        peer_literal: Literal::new("b"),
+        server_literal: Literal::new("repsync_b"),
+    });
+    assert!(sql.contains(r#""dbname" 'app''s db'"#), "{sql}");
+    assert!(sql.contains(r#"E'it''s a \\secret'"#), "{sql}");
+    insta::assert_snapshot!("peer", sql);
+}
+
+/// The hostile snapshots run on real servers: the capture function and triggers on a,
+/// the apply procedure on b, registered by hand, and a change replicates through them.
+#[test]
+fn hostile_sql_runs_on_postgres() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, HOSTILE_DDL);
+    }
+    nodes.repsync_ok(&["init"]);
+    let t = hostile();
+    let set = "hostile";
+    let register = |sender: bool, dests: &[Literal]| {
+        render(&render::Register {
+            set_name: &Literal::new(set),
+            local_schema: Literal::new(t.name.schema.as_str()),
+            local_table: Literal::new(t.name.name.as_str()),
+            source: Literal::new(t.name.plain()),
+            is_sender: sender,
+            is_receiver: !sender,
+            on_error: Literal::new("queue"),
+            options: Literal::new("{}"),
+            dests,
+        })
+    };
+    let on_a = format!(
+        "{}{}{}",
+        t.capture_function(set),
+        t.capture_triggers(set),
+        register(true, &[Literal::new("b")])
+    );
+    let on_b = format!("{}{}", t.apply_function(set), register(false, &[]));
+    nodes.sql("a", &on_a);
+    nodes.sql("b", &on_b);
+    assert_eq!(
+        nodes.sql("a", r#"select count(*) from pg_trigger where tgrelid = '"Odd $$ ""x"""."T, {x}"'::regclass and tgname like 'repsync%'"#),
+        "4"
+    );
+
+    let table = r#""Odd $$ ""x"""."T, {x}""#;
+    let hostile_text = r#"a, { } " ' \ $$ $repsync$ $repsync1$"#.replace('\'', "''");
+    nodes.sql(
+        "a",
+        &format!(
+            r#"insert into {table} values ('{hostile_text}', 1, 'kept $$', '{{"x": "$repsync$"}}'),
+                                          ('{hostile_text}', 2, 'skip $$ me', null),
+                                          ('{hostile_text}', -3, 'negative', null),
+                                          ('plain', 4, null, '[1, 2]')"#
+        ),
+    );
+    let dump = format!(
+        r#"select coalesce(string_agg(format('%s|%s|%s|%s', "k 1", "K2", "$repsync$", v), E'\n' order by "K2"), '') from {table}"#
+    );
+    let on_a_rows = nodes.sql("a", &dump);
+    assert_eq!(on_a_rows.lines().count(), 4);
+    // The filter: "skip $$ me" and K2 <= 0 stay on a; a null "$repsync$" passes.
+    let expected: Vec<&str> = on_a_rows
+        .lines()
+        .filter(|l| !l.contains("skip $$ me") && !l.contains("|-3|"))
+        .collect();
+    assert_eq!(expected.len(), 2);
+    assert_eq!(nodes.sql("b", &dump), expected.join("\n"));
+    assert!(
+        nodes
+            .sql("b", &dump)
+            .contains(r#"a, { } " ' \ $$ $repsync$ $repsync1$|1|kept $$|{"x": "$repsync$"}"#)
+    );
+
+    // Update of the key and of a value, then delete, through the same objects.
+    nodes.sql(
+        "a",
+        &format!(r#"update {table} set "K2" = 40, "$repsync$" = '$repsync1$' where "K2" = 4"#),
+    );
+    nodes.sql(
+        "a",
+        &format!(r#"update {table} set "$repsync$" = 'moved in' where "K2" = 2"#),
+    );
+    nodes.sql("a", &format!(r#"delete from {table} where "K2" = 1"#));
+    let on_a_rows = nodes.sql("a", &dump);
+    let expected: Vec<&str> = on_a_rows.lines().filter(|l| !l.contains("|-3|")).collect();
+    assert_eq!(nodes.sql("b", &dump), expected.join("\n"));
+    assert!(nodes.sql("b", &dump).contains("|40|$repsync1$|[1, 2]"));
+    nodes.sql("a", &format!("truncate {table}"));
+    assert_eq!(nodes.sql("b", &dump), "");
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
+}
+
+/// A newline in a table or schema name must not let the rest of the name out of a
+/// comment of the generated SQL (where it would run as a statement).
+#[test]
+fn newline_in_a_name_stays_inside_the_sql() {
+    let evil = "x\ndrop table victim; --";
+    let name = QualifiedName::new(ident("public"), ident(evil));
+    let t = Table {
+        name,
+        columns: idents(&["id"]),
+        key: idents(&["id"]),
+        filter: None,
+    };
+    let nodes = common::start_nodes(2);
+    nodes.repsync_ok(&["init"]);
+    nodes.sql(
+        "a",
+        &format!(
+            "create table victim (x int); create table {} (id int primary key)",
+            t.name
+        ),
+    );
+    let sql = format!(
+        "{}{}{}",
+        t.capture_function("evil"),
+        t.capture_triggers("evil"),
+        t.apply_function("evil")
+    );
+    nodes.sql("a", &sql);
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select count(*) from pg_class where relname = 'victim'"
+        ),
+        "1",
+        "the name ran as SQL:\n{sql}"
+    );
+    // And through the CLI, on another table named the same way.
+    let evil = "y\ndrop table victim; --";
+    let table = QualifiedName::new(ident("public"), ident(evil));
+    for n in ["a", "b"] {
+        nodes.sql(n, &format!("create table if not exists victim (x int); create table {table} (id int primary key)"));
+    }
+    let quoted = format!("\"{evil}\"");
+    nodes.repsync_ok(&["add-table", &quoted]);
+    for n in ["a", "b"] {
+        assert_eq!(
+            nodes.sql(n, "select count(*) from pg_class where relname = 'victim'"),
+            "1",
+            "node {n}"
+        );
+    }
+    nodes.sql("a", &format!("insert into {table} values (7)"));
+    assert_eq!(nodes.sql("b", &format!("select id from {table}")), "7");
+}
