@@ -16,7 +16,11 @@ pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
     let nodes: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&nodes)?;
     let passwords = peer_passwords(&config)?;
-    let secrets: Vec<String> = passwords.values().flatten().flat_map(|pw| masked_forms(pw)).collect();
+    let secrets: Vec<String> = passwords
+        .values()
+        .flatten()
+        .flat_map(|pw| masked_forms(pw))
+        .collect();
 
     let mut plans = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
