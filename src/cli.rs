@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "repsync", version, about, long_about = None)]
 pub struct Cli {
-    /// The node file [default: ./repsync.toml]
-    #[arg(long, global = true, env = "REPSYNC_CONFIG", value_name = "FILE")]
+    /// The node file [default: $REPSYNC_CONFIG, else ./repsync.toml]
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]

@@ -272,7 +272,18 @@ impl Config {
             } else {
                 ""
             };
-            usage(format!("{file}: {}{hint}", e.to_string().trim_end()))
+            // toml's Display quotes the offending line, which may hold a password: name
+            // the place instead.
+            let place = e
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!("line {line}, column {column}: ")
+                })
+                .unwrap_or_default();
+            usage(format!("{file}: {place}{}{hint}", e.message().trim_end()))
         })?;
 
         let mut nodes = Vec::with_capacity(raw.nodes.len());

@@ -15,7 +15,12 @@ pub fn render(template: &impl Template) -> String {
         .render()
         .expect("templates render from typed fields");
     let tag = dollar_tag(&text);
-    text.replace(TAG_PLACEHOLDER, &tag)
+    let mut sql = text.replace(TAG_PLACEHOLDER, &tag);
+    // Units are concatenated: each ends its own line.
+    if !sql.ends_with('\n') {
+        sql.push('\n');
+    }
+    sql
 }
 
 pub fn tag() -> &'static str {

@@ -522,7 +522,6 @@ fn passwords_with_quotes_are_masked_in_dry_run() {
 
 /// A syntax error on a line that holds a password must not print that line.
 #[test]
-#[ignore = "product bug in src/config.rs (not this tester's file): toml's error message quotes the offending line, password and all"]
 fn toml_errors_do_not_echo_a_password() {
     let secret = "Hunter2Secret";
     for text in [
@@ -543,7 +542,6 @@ fn toml_errors_do_not_echo_a_password() {
 
 /// The message for a missing node file says where its path came from.
 #[test]
-#[ignore = "product bug in src/cli.rs/src/config.rs (not this tester's files): clap reads REPSYNC_CONFIG into --config, so the message says \"given with --config\""]
 fn missing_file_from_the_environment_says_so() {
     let missing = "/nonexistent-dir/repsync.toml";
     assert_usage_error(

@@ -549,3 +549,29 @@ fn row_filter_is_checked_where_it_runs() {
         "3"
     );
 }
+
+/// Changing how a table is replicated while changes are queued would strand them.
+#[test]
+fn changing_a_table_with_queued_changes_is_refused() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, "create table t (id int primary key, v text)");
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(&["add-table", "t"]);
+    nodes.node("b").stop().unwrap();
+    nodes.sql("a", "insert into t values (1, 'queued')");
+    nodes.node("b").restart().unwrap();
+    // The same options again: nothing to do, queue or not.
+    let out = nodes.repsync_ok(&["add-table", "t"]);
+    assert!(out.contains("nothing changed"), "{out}");
+    let (code, _, stderr) = nodes.repsync(&["add-table", "t", "--from", "b", "--to", "a"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("node a") && stderr.contains("drain-errors"),
+        "{stderr}"
+    );
+    nodes.repsync_ok(&["drain-errors"]);
+    nodes.repsync_ok(&["add-table", "t", "--from", "b", "--to", "a"]);
+    assert_eq!(nodes.sql("b", "select v from t"), "queued");
+}

@@ -171,6 +171,14 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             }
             None => !sends && !receives,
         };
+        let queued = catalog::set_queue_depth(&mut conn.client, &set)?;
+        if installed.is_some() && !same && queued > 0 {
+            return Err(usage(format!(
+                "node {}: {queued} change(s) of {} are still queued for peers; run `repsync drain-errors` before changing how the table is replicated",
+                conn.node.name,
+                source.plain()
+            )));
+        }
         unchanged &= same;
         let mut sql = String::new();
         if let Some(old) = &installed {
