@@ -159,6 +159,20 @@ pub fn queues(client: &mut impl GenericClient) -> anyhow::Result<Vec<Queue>> {
         .collect())
 }
 
+pub const SET_QUEUE_DESTS: &str = include_str!("catalog/set_queue_dests.sql");
+
+/// Destinations with queued changes of one table, and how many each.
+pub fn set_queue_dests(
+    client: &mut impl GenericClient,
+    set_name: &str,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    Ok(client
+        .query(SET_QUEUE_DESTS, &[&set_name])?
+        .iter()
+        .map(|row| (row.get("dest"), row.get("depth")))
+        .collect())
+}
+
 pub fn set_queue_depth(client: &mut impl GenericClient, set_name: &str) -> anyhow::Result<i64> {
     Ok(client.query_one(SET_QUEUE_DEPTH, &[&set_name])?.get(0))
 }

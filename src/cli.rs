@@ -58,6 +58,8 @@ pub struct InitArgs {
 pub enum Mode {
     /// Peers have the change before the local COMMIT returns
     Sync,
+    /// The change is queued in the transaction; `repsync run` ships it
+    Async,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

@@ -57,6 +57,8 @@ pub struct Peer<'a> {
 #[derive(Template)]
 #[template(path = "table/capture_function.sql", escape = "none")]
 pub struct CaptureFunction<'a> {
+    pub async_mode: bool,
+    pub dests: &'a [Literal],
     pub table: &'a QualifiedName,
     pub function: &'a Ident,
     pub set_name: &'a Literal,
@@ -90,6 +92,7 @@ pub struct DropObjects<'a> {
     pub set_name: &'a Literal,
     pub sender_table: Option<&'a QualifiedName>,
     pub capture_function: &'a Ident,
+    pub current_function: &'a Ident,
     pub apply_function: &'a Ident,
 }
 
@@ -102,6 +105,7 @@ pub struct Register<'a> {
     pub source: Literal,
     pub is_sender: bool,
     pub is_receiver: bool,
+    pub mode: Literal,
     pub on_error: Literal,
     pub options: Literal,
     pub dests: &'a [Literal],
@@ -153,4 +157,15 @@ pub struct Uninstall<'a> {
     pub servers: &'a [Ident],
     pub drop_dblink: bool,
     pub restore_user_mappings: bool,
+}
+
+#[derive(Template)]
+#[template(path = "table/current_rows.sql", escape = "none")]
+pub struct CurrentRows<'a> {
+    pub table: &'a QualifiedName,
+    pub function: &'a Ident,
+    pub columns: &'a [Ident],
+    pub key: &'a [Ident],
+    pub filter: Option<&'a RowFilter>,
+    pub tag: &'static str,
 }

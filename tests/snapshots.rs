@@ -57,10 +57,27 @@ impl Table {
     }
 
     fn capture_function(&self, set_name: &str) -> String {
+        self.capture_function_in(set_name, false, &[])
+    }
+
+    fn capture_function_in(&self, set_name: &str, async_mode: bool, dests: &[Literal]) -> String {
         render(&render::CaptureFunction {
+            async_mode,
+            dests,
             table: &self.name,
             function: &ident(&format!("capture_{set_name}")),
             set_name: &Literal::new(set_name),
+            columns: &self.columns,
+            key: &self.key,
+            filter: self.filter.as_ref(),
+            tag: render::tag(),
+        })
+    }
+
+    fn current_rows(&self, set_name: &str) -> String {
+        render(&render::CurrentRows {
+            table: &self.name,
+            function: &ident(&format!("current_{set_name}")),
             columns: &self.columns,
             key: &self.key,
             filter: self.filter.as_ref(),
@@ -121,6 +138,20 @@ fn plain_table() {
     let apply = t.apply_function("t_orders");
     assert_eq!(assert_well_quoted(&apply), "$repsync$");
     insta::assert_snapshot!("apply_function_plain", apply);
+}
+
+#[test]
+fn async_capture_and_current_rows() {
+    for (name, t) in [("plain", plain()), ("hostile", hostile())] {
+        let capture = t.capture_function_in("t_x", true, &[Literal::new("b"), Literal::new("c's")]);
+        assert_well_quoted(&capture);
+        assert!(capture.contains("'K'") && capture.contains("pg_notify"), "{capture}");
+        assert!(!capture.contains("insert into repsync.pending"), "{capture}");
+        insta::assert_snapshot!(format!("capture_function_async_{name}"), capture);
+        let current = t.current_rows("t_x");
+        assert_well_quoted(&current);
+        insta::assert_snapshot!(format!("current_rows_{name}"), current);
+    }
 }
 
 #[test]
@@ -248,6 +279,7 @@ fn hostile_sql_runs_on_postgres() {
             source: Literal::new(t.name.plain()),
             is_sender: sender,
             is_receiver: !sender,
+            mode: Literal::new("sync"),
             on_error: Literal::new("queue"),
             options: Literal::new("{}"),
             dests,

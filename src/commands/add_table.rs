@@ -22,6 +22,10 @@ pub fn capture_function(set_name: &str) -> anyhow::Result<Ident> {
     Ident::new(format!("capture_{set_name}"))
 }
 
+pub fn current_function(set_name: &str) -> anyhow::Result<Ident> {
+    Ident::new(format!("current_{set_name}"))
+}
+
 pub fn apply_function(set_name: &str) -> anyhow::Result<Ident> {
     Ident::new(format!("apply_{set_name}"))
 }
@@ -171,10 +175,15 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             }
             None => !sends && !receives,
         };
-        let queued = catalog::set_queue_depth(&mut conn.client, &set)?;
-        if installed.is_some() && !same && queued > 0 {
+        // Queued changes stay queued across a re-install (and a change of mode), but
+        // only for destinations the table still goes to.
+        let new_dests = dests_of(&name);
+        if let Some((dest, depth)) = catalog::set_queue_dests(&mut conn.client, &set)?
+            .into_iter()
+            .find(|(dest, _)| !new_dests.iter().any(|d| d.as_str() == dest))
+        {
             return Err(usage(format!(
-                "node {}: {queued} change(s) of {} are still queued for peers; run `repsync drain-errors` before changing how the table is replicated",
+                "node {}: {depth} change(s) of {} are still queued for node {dest}, which would no longer receive the table; run `repsync drain-errors` first",
                 conn.node.name,
                 source.plain()
             )));
@@ -196,6 +205,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 filter.as_ref(),
                 &dests_of(&name),
                 &options_json,
+                args.mode,
                 args.on_error,
             )?);
         }
@@ -413,13 +423,25 @@ fn install_sql(
     filter: Option<&RowFilter>,
     dests: &[NodeName],
     options_json: &str,
+    mode: crate::cli::Mode,
     on_error: crate::cli::OnError,
 ) -> anyhow::Result<String> {
     let set_literal = Literal::new(set);
+    let dest_literals: Vec<Literal> = dests.iter().map(|d| Literal::new(d.to_string())).collect();
     let mut sql = String::new();
     if sends {
         let function = capture_function(set)?;
+        sql.push_str(&render(&render::CurrentRows {
+            table: local,
+            function: &current_function(set)?,
+            columns,
+            key,
+            filter,
+            tag: render::tag(),
+        }));
         sql.push_str(&render(&render::CaptureFunction {
+            async_mode: mode == crate::cli::Mode::Async,
+            dests: &dest_literals,
             table: local,
             function: &function,
             set_name: &set_literal,
@@ -448,7 +470,6 @@ fn install_sql(
             tag: render::tag(),
         }));
     }
-    let dest_literals: Vec<Literal> = dests.iter().map(|d| Literal::new(d.to_string())).collect();
     sql.push_str(&render(&render::Register {
         set_name: &set_literal,
         local_schema: Literal::new(local.schema.as_str()),
@@ -456,6 +477,10 @@ fn install_sql(
         source: Literal::new(source.plain()),
         is_sender: sends,
         is_receiver: receives,
+        mode: Literal::new(match mode {
+            crate::cli::Mode::Sync => "sync",
+            crate::cli::Mode::Async => "async",
+        }),
         on_error: Literal::new(match on_error {
             crate::cli::OnError::Queue => "queue",
             crate::cli::OnError::Fail => "fail",
@@ -473,6 +498,7 @@ pub fn drop_sql(old: &ReplicatedTable) -> anyhow::Result<String> {
         set_name: &Literal::new(old.set_name.clone()),
         sender_table: old.is_sender.then_some(&local),
         capture_function: &capture_function(&old.set_name)?,
+        current_function: &current_function(&old.set_name)?,
         apply_function: &apply_function(&old.set_name)?,
     }))
 }

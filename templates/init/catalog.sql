@@ -21,7 +21,7 @@ create table if not exists repsync.replicated_table (
     source text not null,
     is_sender boolean not null,
     is_receiver boolean not null,
-    mode text not null check (mode in ('sync')),
+    mode text not null check (mode in ('sync', 'async')),
     on_error text not null check (on_error in ('queue', 'fail')),
     options jsonb not null,
     objects jsonb not null default '{}'
@@ -60,8 +60,15 @@ create table if not exists repsync.sync_err_rec (
 );
 create index if not exists sync_err_rec_dest on repsync.sync_err_rec (dest, id);
 
+-- On a receiving node: per origin, the last queue entry applied here.
+create table if not exists repsync.applied (
+    origin text primary key,
+    last_id bigint not null
+);
+
 revoke all on all tables in schema repsync from public;
 {%- if let Some(role) = peer_role %}
 -- The peers connect as this role and call the apply procedures in this schema.
 grant usage on schema repsync to {{ role }};
+grant select, insert, update on repsync.applied to {{ role }};
 {%- endif %}

@@ -173,58 +173,136 @@ drop trigger if exists flush on repsync.pending;
 create constraint trigger flush after insert on repsync.pending
     deferrable initially deferred for each row execute function repsync.flush();
 
+-- The statement that applies one queued entry. An async entry ('K') holds only
+-- keys: the rows are read now, as they are at ship time, and sent as an update
+-- (keys gone from the table or out of the filter are deleted on the peer).
+create or replace function repsync.entry_call(p_set_name text, p_op "char", p_old json, p_new json)
+returns text language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+declare
+    v_rows json;
+begin
+    if p_op = 'K' then
+        execute format('select repsync.%I($1)', 'current_' || p_set_name) into v_rows using p_old;
+        return repsync.apply_call(p_set_name, 'U', p_old, v_rows);
+    end if;
+    return repsync.apply_call(p_set_name, p_op, p_old, p_new);
+end
+{{ tag }};
+
+-- On a receiving node: the last queue entry of each origin applied here. A batch
+-- shipped again after a crash between the remote commit and the local delete is
+-- recognised by it and not applied a second time.
+create or replace procedure repsync.mark_applied(p_origin text, p_last_id bigint)
+language sql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+    insert into repsync.applied (origin, last_id) values (p_origin, p_last_id)
+        on conflict (origin) do update set last_id = greatest(repsync.applied.last_id, excluded.last_id);
+{{ tag }};
+
+create or replace function repsync.applied_watermark(p_origin text)
+returns bigint language sql stable
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+    select coalesce((select last_id from repsync.applied where origin = p_origin), 0)
+{{ tag }};
+
+-- The watermark a peer holds for this node.
+create or replace function repsync.peer_watermark(p_dest text)
+returns bigint language plpgsql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+declare
+    v_conn text := 'repsync_' || p_dest;
+    v_query text := format('select repsync.applied_watermark(%L)', (select name from repsync.local_node));
+    v_last bigint;
+begin
+    if not (v_conn = any (coalesce({{ dblink_schema }}.dblink_get_connections(), '{}'))) then
+        perform {{ dblink_schema }}.dblink_connect(v_conn, v_conn);
+    end if;
+    begin
+        select w into v_last from {{ dblink_schema }}.dblink(v_conn, v_query) as t(w bigint);
+    exception when others then
+        -- A kept connection dies when the peer restarts: one more try on a new one.
+        perform {{ dblink_schema }}.dblink_disconnect(v_conn);
+        perform {{ dblink_schema }}.dblink_connect(v_conn, v_conn);
+        select w into v_last from {{ dblink_schema }}.dblink(v_conn, v_query) as t(w bigint);
+    end;
+    return v_last;
+end
+{{ tag }};
+
 -- Replays the queue: per destination the oldest p_limit entries in one remote
--- transaction; local entries go only once the remote commit returned. When the batch
--- fails, the entries are tried one by one so the ones before the failing entry land
--- and the failing one is shown with its error.
-create or replace function repsync.drain_errors(p_dest text default null, p_limit integer default 1000)
-returns table (dest text, applied integer, remaining bigint, failed_id bigint, error text)
+-- transaction, which also moves the peer's watermark for this node; local entries
+-- go only once the remote commit returned, and entries at or below the peer's
+-- watermark were applied already and just go. When the batch fails, the entries
+-- are tried one by one so the ones before the failing entry land and the failing
+-- one is shown with its error.
+drop function if exists repsync.drain_errors(text, integer);
+create function repsync.drain_errors(p_dest text default null, p_limit integer default 1000)
+returns table (dest text, applied integer, remaining bigint, failed_id bigint, error text,
+               bytes bigint, oldest_seconds double precision)
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
 #variable_conflict use_column
 declare
+    v_origin text := (select name from repsync.local_node);
     v_dest text;
     v_ids bigint[];
     v_sql text;
     v_entry record;
+    v_watermark bigint;
 begin
     if p_limit is null or p_limit < 1 then
         raise exception 'repsync.drain_errors: p_limit must be at least 1, not %', p_limit;
     end if;
     for v_dest in
-        select distinct e.dest from repsync.sync_err_rec e
-         where p_dest is null or e.dest = p_dest
+        select p.name from repsync.peer p
+         where (p_dest is null or p.name = p_dest)
+           and exists (select from repsync.sync_err_rec e where e.dest = p.name)
          order by 1
     loop
         dest := v_dest;
         applied := 0;
         failed_id := null;
         error := null;
+        bytes := 0;
         if not pg_try_advisory_xact_lock(hashtext('repsync.drain_errors'), hashtext(v_dest)) then
             error := 'another drain of this destination is running; nothing done';
         else
-            select array_agg(e.id order by e.id),
-                   string_agg(repsync.apply_call(e.set_name, e.op, e.old_rows, e.new_rows), E'\n' order by e.id)
-              into v_ids, v_sql
-              from (select * from repsync.sync_err_rec e
-                     where e.dest = v_dest
-                     order by e.id
-                     limit p_limit
-                       for update) e;
             begin
-                perform repsync.ship(v_dest, v_sql);
-                delete from repsync.sync_err_rec e where e.id = any (v_ids);
-                applied := cardinality(v_ids);
+                v_watermark := repsync.peer_watermark(v_dest);
+                delete from repsync.sync_err_rec e where e.dest = v_dest and e.id <= v_watermark;
+                select array_agg(e.id order by e.id),
+                       string_agg(repsync.entry_call(e.set_name, e.op, e.old_rows, e.new_rows), E'\n' order by e.id)
+                  into v_ids, v_sql
+                  from (select * from repsync.sync_err_rec e
+                         where e.dest = v_dest
+                         order by e.id
+                         limit p_limit
+                           for update) e;
+                if v_ids is not null then
+                    v_sql := v_sql || E'\n' || format('call repsync.mark_applied(%L, %s);', v_origin, v_ids[cardinality(v_ids)]);
+                    perform repsync.ship(v_dest, v_sql);
+                    delete from repsync.sync_err_rec e where e.id = any (v_ids);
+                    applied := cardinality(v_ids);
+                    bytes := octet_length(v_sql);
+                end if;
             exception when others then
+                error := sqlerrm;
                 for v_entry in
-                    select * from repsync.sync_err_rec e where e.id = any (v_ids) order by e.id
+                    select * from repsync.sync_err_rec e where e.id = any (coalesce(v_ids, '{}')) order by e.id
                 loop
                     begin
-                        perform repsync.ship(v_dest,
-                            repsync.apply_call(v_entry.set_name, v_entry.op, v_entry.old_rows, v_entry.new_rows));
+                        v_sql := repsync.entry_call(v_entry.set_name, v_entry.op, v_entry.old_rows, v_entry.new_rows)
+                            || E'\n' || format('call repsync.mark_applied(%L, %s);', v_origin, v_entry.id);
+                        perform repsync.ship(v_dest, v_sql);
                         delete from repsync.sync_err_rec e where e.id = v_entry.id;
                         applied := applied + 1;
+                        bytes := bytes + octet_length(v_sql);
                     exception when others then
                         failed_id := v_entry.id;
                         error := sqlerrm;
@@ -234,9 +312,14 @@ begin
                         exit;
                     end;
                 end loop;
+                if failed_id is null and applied > 0 then
+                    error := null;
+                end if;
             end;
         end if;
-        select count(*) into remaining from repsync.sync_err_rec e where e.dest = v_dest;
+        select count(*), extract(epoch from clock_timestamp() - min(e.queued_at))
+          into remaining, oldest_seconds
+          from repsync.sync_err_rec e where e.dest = v_dest;
         return next;
     end loop;
 end
@@ -260,7 +343,7 @@ as {{ tag }}
     select case p.prokind when 'p' then 'procedure ' else 'function ' end || p.oid::regprocedure::text, md5(pg_get_functiondef(p.oid))
       from pg_proc p
      where p.pronamespace = 'repsync'::regnamespace
-       and p.proname in ('capture_' || p_set_name, 'apply_' || p_set_name)
+       and p.proname in ('capture_' || p_set_name, 'apply_' || p_set_name, 'current_' || p_set_name)
     union all
     select 'trigger ' || quote_ident(tg.tgname) || ' on ' || tg.tgrelid::regclass::text, md5(pg_get_triggerdef(tg.oid))
       from pg_trigger tg
@@ -270,4 +353,4 @@ as {{ tag }}
 {{ tag }};
 
 revoke all on function repsync.ship(text, text), repsync.flush(), repsync.drain_errors(text, integer),
-    repsync.discard(bigint) from public;
+    repsync.discard(bigint), repsync.peer_watermark(text), repsync.entry_call(text, "char", json, json) from public;

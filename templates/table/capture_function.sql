@@ -1,4 +1,4 @@
--- Captures the rows of each statement on the replicated table into repsync.pending, one row per statement.{# No name in SQL comments: a newline in a quoted name would end the comment. #}
+-- Captures each statement on the replicated table: sync mode into repsync.pending, async mode into the queue.{# No name in SQL comments: a newline in a quoted name would end the comment. #}
 create or replace function repsync.{{ function }}()
 returns trigger language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -9,6 +9,43 @@ begin
     if coalesce(current_setting('repsync.origin', true), '') <> '' then
         return null;
     end if;
+{%- if async_mode %}
+    -- Async: only the keys, once per destination, in this transaction; the rows
+    -- are read when the entry is shipped.
+    if TG_OP = 'INSERT' then
+        insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
+        select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
+          from (select json_agg(r) as keys
+                  from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                          from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) k,
+               unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest)
+         where k.keys is not null;
+    elsif TG_OP = 'UPDATE' then
+        insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
+        select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
+          from (select json_agg(r) as keys
+                  from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                          from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}
+                        union
+                        select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                          from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) k,
+               unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest)
+         where k.keys is not null;
+    elsif TG_OP = 'DELETE' then
+        insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
+        select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
+          from (select json_agg(r) as keys
+                  from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                          from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) k,
+               unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest)
+         where k.keys is not null;
+    elsif TG_OP = 'TRUNCATE' then
+        insert into repsync.sync_err_rec (dest, set_name, op, origin_xid)
+        select d.dest, {{ set_name }}, 'T', pg_current_xact_id()
+          from unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest);
+    end if;
+    perform pg_notify('repsync', '');
+{%- else %}
     if TG_OP = 'INSERT' then
         insert into repsync.pending (set_name, op, new_rows)
         select {{ set_name }}, 'I', json_agg(r)
@@ -34,6 +71,7 @@ begin
     elsif TG_OP = 'TRUNCATE' then
         insert into repsync.pending (set_name, op) values ({{ set_name }}, 'T');
     end if;
+{%- endif %}
     return null;
 end
 {{ tag }};

@@ -6,5 +6,6 @@ drop trigger if exists repsync_capture_delete on {{ table }};
 drop trigger if exists repsync_capture_truncate on {{ table }};
 {%- endif %}
 drop function if exists repsync.{{ capture_function }}();
+drop function if exists repsync.{{ current_function }}(json);
 drop procedure if exists repsync.{{ apply_function }}("char", json, json);
 delete from repsync.replicated_table where set_name = {{ set_name }};

@@ -2,7 +2,7 @@
 insert into repsync.replicated_table
     (set_name, local_schema, local_table, source, is_sender, is_receiver, mode, on_error, options)
 values ({{ set_name }}, {{ local_schema }}, {{ local_table }}, {{ source }}, {{ is_sender }}, {{ is_receiver }},
-        'sync', {{ on_error }}, {{ options }}::jsonb);
+        {{ mode }}, {{ on_error }}, {{ options }}::jsonb);
 {%- for dest in dests %}
 insert into repsync.route (set_name, dest) values ({{ set_name }}, {{ dest }});
 {%- endfor %}
