@@ -25,6 +25,8 @@ pub enum Command {
     RemoveTable(RemoveTableArgs),
     /// Replay queued changes to peers that were unreachable or failed
     DrainErrors(DrainErrorsArgs),
+    /// Ship queued changes to the peers, continuously (async mode's shipper)
+    Run(RunArgs),
     /// Show nodes, replicated tables, queues and errors
     Status(StatusArgs),
     /// Remove everything repsync installed, on every node
@@ -128,6 +130,19 @@ pub struct DrainErrorsArgs {
     pub discard: Option<i64>,
     #[command(flatten)]
     pub confirm: Confirm,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Ship the queues of these nodes only [default: every node]
+    #[arg(long, value_delimiter = ',', num_args = 1.., value_name = "NODE")]
+    pub node: Vec<String>,
+    /// Ship everything queued now, then exit (for cron)
+    #[arg(long)]
+    pub once: bool,
+    /// Changes per remote transaction
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+    pub limit: i32,
 }
 
 #[derive(Debug, Args)]

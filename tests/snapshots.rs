@@ -145,8 +145,14 @@ fn async_capture_and_current_rows() {
     for (name, t) in [("plain", plain()), ("hostile", hostile())] {
         let capture = t.capture_function_in("t_x", true, &[Literal::new("b"), Literal::new("c's")]);
         assert_well_quoted(&capture);
-        assert!(capture.contains("'K'") && capture.contains("pg_notify"), "{capture}");
-        assert!(!capture.contains("insert into repsync.pending"), "{capture}");
+        assert!(
+            capture.contains("'K'") && capture.contains("pg_notify"),
+            "{capture}"
+        );
+        assert!(
+            !capture.contains("insert into repsync.pending"),
+            "{capture}"
+        );
         insta::assert_snapshot!(format!("capture_function_async_{name}"), capture);
         let current = t.current_rows("t_x");
         assert_well_quoted(&current);

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod drain_errors;
 pub mod init;
 pub mod remove_table;
+pub mod run;
 pub mod status;
 pub mod uninstall;
 
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AddTable(args) => add_table::run(args, &ctx),
         Command::RemoveTable(args) => remove_table::run(args, &ctx),
         Command::DrainErrors(args) => drain_errors::run(args, &ctx),
+        Command::Run(args) => run::run(args, &ctx),
         Command::Status(args) => status::run(args, &ctx),
         Command::Uninstall(args) => uninstall::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),

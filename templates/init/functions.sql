@@ -243,7 +243,7 @@ end
 drop function if exists repsync.drain_errors(text, integer);
 create function repsync.drain_errors(p_dest text default null, p_limit integer default 1000)
 returns table (dest text, applied integer, remaining bigint, failed_id bigint, error text,
-               bytes bigint, oldest_seconds double precision)
+               bytes bigint, oldest_seconds double precision, busy boolean)
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
@@ -270,7 +270,9 @@ begin
         failed_id := null;
         error := null;
         bytes := 0;
+        busy := false;
         if not pg_try_advisory_xact_lock(hashtext('repsync.drain_errors'), hashtext(v_dest)) then
+            busy := true;
             error := 'another drain of this destination is running; nothing done';
         else
             begin

@@ -115,3 +115,65 @@ impl Nodes {
         }
     }
 }
+
+/// A `repsync run` in the background; killed (SIGKILL) when dropped.
+pub struct Shipper {
+    pub child: std::process::Child,
+}
+
+impl Nodes {
+    /// Starts `repsync run` with extra arguments, its stderr (the log) in a file.
+    pub fn start_shipper(&self, args: &[&str]) -> Shipper {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("run.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_repsync"))
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("run")
+            .args(args)
+            .env_remove("PGPASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting repsync run");
+        Shipper { child }
+    }
+
+    pub fn shipper_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("run.log")).unwrap_or_default()
+    }
+
+    /// The whole table as text, ordered by its first column: for comparing nodes.
+    pub fn dump(&self, name: &str, table: &str) -> String {
+        self.sql(
+            name,
+            &format!(
+                "select coalesce(string_agg(t::text, E'\\n' order by t::text), '') from {table} t"
+            ),
+        )
+    }
+}
+
+impl Shipper {
+    /// SIGTERM, then the exit code.
+    pub fn terminate(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        let status = self.child.wait().expect("wait");
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Shipper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,233 @@
+//! `repsync run`: the shipper. One thread per node; each wakes on NOTIFY from the
+//! capture triggers (or every second), ships every destination's queue through
+//! `repsync.drain_errors` until it is empty, and backs off from a failing peer
+//! without holding up the others.
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use fallible_iterator::FallibleIterator;
+use postgres::Client;
+use tracing::{info, warn};
+
+use super::Context;
+use crate::cli::RunArgs;
+use crate::config::Node;
+use crate::db;
+use crate::error::Unhealthy;
+
+/// The application_name of shipper sessions; `status` looks for it.
+pub const SHIPPER_APPLICATION_NAME: &str = "repsync run";
+const POLL: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REPSYNC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+    let config = ctx.config()?;
+    let nodes: Vec<Node> = config.select(&args.node)?.into_iter().cloned().collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    if !args.once {
+        let on_signal = stop.clone();
+        ctrlc::set_handler(move || {
+            on_signal.store(true, Ordering::SeqCst);
+        })?;
+    }
+    let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                let stop = stop.clone();
+                scope.spawn(move || ship_node(node, args.limit, args.once, &stop))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("shipper thread"))
+            .collect()
+    });
+    let mut healthy = true;
+    for result in results {
+        if let Err(err) = result {
+            eprintln!("{err:#}");
+            healthy = false;
+        }
+    }
+    if !args.once {
+        info!("stopped");
+    }
+    if healthy {
+        Ok(())
+    } else {
+        Err(Unhealthy.into())
+    }
+}
+
+/// What the shipper remembers about one destination between rounds.
+#[derive(Default)]
+struct Destination {
+    failing: Option<String>,
+    backoff: Duration,
+    retry_at: Option<Instant>,
+}
+
+fn ship_node(node: &Node, limit: i32, once: bool, stop: &AtomicBool) -> anyhow::Result<()> {
+    let mut connect_error: Option<String> = None;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        match connect(node) {
+            Ok(client) => {
+                if connect_error.take().is_some() {
+                    info!(node = %node.name, "connected again");
+                }
+                backoff = Duration::from_secs(1);
+                match ship_connected(node, client, limit, once, stop) {
+                    Ok(()) => return Ok(()),
+                    Err(err) if once => return Err(err),
+                    Err(err) => {
+                        warn!(node = %node.name, error = %format!("{err:#}"), "lost the connection, reconnecting");
+                    }
+                }
+            }
+            Err(err) => {
+                let text = format!("{err:#}");
+                if once {
+                    return Err(err);
+                }
+                if connect_error.as_deref() != Some(text.as_str()) {
+                    warn!(node = %node.name, error = %text, "cannot connect; retrying with back-off");
+                    connect_error = Some(text);
+                }
+                sleep_unless_stopped(backoff, stop);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+fn connect(node: &Node) -> anyhow::Result<Client> {
+    let mut client = db::connect(node)?;
+    client.execute(
+        "select set_config('application_name', $1, false)",
+        &[&SHIPPER_APPLICATION_NAME],
+    )?;
+    client.batch_execute("listen repsync")?;
+    Ok(client)
+}
+
+fn ship_connected(
+    node: &Node,
+    mut client: Client,
+    limit: i32,
+    once: bool,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let peers: Vec<String> = client
+        .query("select name from repsync.peer order by name", &[])?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut state: HashMap<String, Destination> = HashMap::new();
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut more = false;
+        for dest in &peers {
+            let d = state.entry(dest.clone()).or_default();
+            if d.retry_at.is_some_and(|at| Instant::now() < at) {
+                continue;
+            }
+            let started = Instant::now();
+            let rows = client.query(
+                "select applied, remaining, error, bytes, oldest_seconds, busy from repsync.drain_errors($1, $2)",
+                &[dest, &limit],
+            )?;
+            let Some(row) = rows.first() else {
+                continue;
+            };
+            let applied: i32 = row.get("applied");
+            let remaining: i64 = row.get("remaining");
+            let error: Option<String> = row.get("error");
+            if row.get::<_, bool>("busy") {
+                // Another shipper (or a killed one whose server session has not
+                // noticed yet) holds this destination: not a failure, look again soon.
+                more = true;
+                std::thread::sleep(POLL);
+                continue;
+            }
+            if applied > 0 {
+                let lag: Option<f64> = row.get("oldest_seconds");
+                info!(
+                    node = %node.name,
+                    to = %dest,
+                    rows = applied,
+                    bytes = row.get::<_, i64>("bytes"),
+                    ms = started.elapsed().as_millis() as u64,
+                    remaining,
+                    lag_s = lag.unwrap_or(0.0),
+                    "batch shipped"
+                );
+            }
+            match error {
+                Some(error) if applied == 0 => {
+                    if d.failing.as_deref() != Some(error.as_str()) {
+                        warn!(node = %node.name, to = %dest, error = %error, remaining, "cannot ship; retrying with back-off");
+                        d.failing = Some(error);
+                    }
+                    d.backoff = (d.backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
+                    d.retry_at = Some(Instant::now() + d.backoff);
+                }
+                _ => {
+                    if d.failing.take().is_some() {
+                        info!(node = %node.name, to = %dest, "shipping again");
+                    }
+                    d.backoff = Duration::ZERO;
+                    d.retry_at = None;
+                    more |= remaining > 0;
+                }
+            }
+        }
+        if once && !more {
+            let failing: Vec<String> = state
+                .iter()
+                .filter_map(|(dest, d)| d.failing.as_ref().map(|e| format!("{dest}: {e}")))
+                .collect();
+            if failing.is_empty() {
+                return Ok(());
+            }
+            anyhow::bail!(
+                "node {}: could not ship to {}",
+                node.name,
+                failing.join("; ")
+            );
+        }
+        if more {
+            continue;
+        }
+        // Wait for a capture trigger's NOTIFY, or poll.
+        let mut notifications = client.notifications();
+        let woke = notifications.timeout_iter(POLL).next()?.is_some();
+        if woke {
+            while notifications.iter().next()?.is_some() {}
+        }
+    }
+}
+
+fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + total;
+    while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(POLL.min(until - Instant::now()));
+    }
+}

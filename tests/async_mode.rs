@@ -1,0 +1,237 @@
+//! Async mode and `repsync run`: the trigger only queues, the shipper ships.
+mod common;
+
+use std::time::Duration;
+
+fn setup(n: usize, add_table: &[&str]) -> common::Nodes {
+    let nodes = common::start_nodes(n);
+    for name in ["a", "b", "c"].iter().take(n) {
+        nodes.sql(name, "create table t (id int primary key, v text, n int)");
+    }
+    nodes.repsync_ok(&["init"]);
+    let mut args = vec!["add-table", "t"];
+    args.extend_from_slice(add_table);
+    nodes.repsync_ok(&args);
+    nodes
+}
+
+#[test]
+fn changes_reach_the_peer_only_when_shipped() {
+    let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    nodes.sql(
+        "a",
+        "insert into t select g, 'v' || g, g from generate_series(1, 1000) g",
+    );
+    nodes.sql(
+        "a",
+        "update t set v = 'changed', id = id + 5000 where id <= 10",
+    );
+    nodes.sql("a", "delete from t where id between 11 and 20");
+    nodes.sql(
+        "a",
+        "begin; insert into t values (-1, 'rolled back', 0); rollback;",
+    );
+    assert_eq!(nodes.sql("b", "select count(*) from t"), "0");
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "3"
+    );
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
+    assert_eq!(nodes.sql("b", "select count(*) from t where id = -1"), "0");
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
+    // The receiver remembers how far it got.
+    let watermark: i64 = nodes
+        .sql(
+            "b",
+            "select last_id from repsync.applied where origin = 'a'",
+        )
+        .parse()
+        .unwrap();
+    assert!(watermark > 0);
+    nodes.sql("a", "truncate t");
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(nodes.sql("b", "select count(*) from t"), "0");
+}
+
+#[test]
+fn the_shipper_wakes_on_notify_and_stops_on_sigterm() {
+    let nodes = setup(3, &["--mode", "async"]);
+    let shipper = nodes.start_shipper(&[]);
+    nodes.sql("a", "insert into t values (1, 'from a', 1)");
+    nodes.sql("b", "insert into t values (2, 'from b', 2)");
+    nodes.sql("c", "update t set v = 'from c' where id = 1");
+    for n in ["a", "b", "c"] {
+        nodes.wait_for(
+            n,
+            "select string_agg(v, ',' order by id) from t",
+            "from c,from b",
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for n in ["a", "b", "c"] {
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.sync_err_rec"),
+            "0",
+            "node {n}"
+        );
+    }
+    assert_eq!(shipper.terminate(), 0, "{}", nodes.shipper_log());
+    let log = nodes.shipper_log();
+    assert!(
+        log.contains("batch shipped") && log.contains("rows=1"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_rolled_back_transaction_is_never_queued() {
+    let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    nodes.sql("a", "begin; insert into t values (1, 'x', 1); savepoint s; insert into t values (2, 'y', 2); rollback to s; commit;");
+    nodes.sql("a", "begin; insert into t values (3, 'z', 3); rollback;");
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(
+        nodes.sql("b", "select string_agg(id::text, ',' order by id) from t"),
+        "1"
+    );
+}
+
+#[test]
+fn sigkill_during_a_large_backlog_loses_nothing() {
+    let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    nodes.sql(
+        "a",
+        "insert into t select g, 'v' || g, g from generate_series(1, 100000) g",
+    );
+    // Many small transactions too, so batches are cut in the middle.
+    nodes.sql(
+        "a",
+        "do $$ begin for i in 1..300 loop update t set n = n + 1 where id = i * 7; commit; end loop; end $$",
+    );
+    nodes.sql("a", "do $$ begin for i in 1..300 loop delete from t where id = 50000 + i; commit; end loop; end $$");
+    for wait_ms in [150, 400, 50, 700, 250] {
+        let mut shipper = nodes.start_shipper(&["--limit", "20"]);
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        shipper.child.kill().unwrap();
+        shipper.child.wait().unwrap();
+    }
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
+    assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
+}
+
+#[test]
+fn two_shippers_at_once_apply_nothing_twice() {
+    let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    let first = nodes.start_shipper(&["--limit", "5"]);
+    let second = nodes.start_shipper(&["--limit", "5"]);
+    nodes.sql(
+        "a",
+        "insert into t select g, 'v', 0 from generate_series(1, 50) g",
+    );
+    nodes.sql("a", "do $$ begin for i in 1..200 loop update t set n = n + 1 where id = 1 + i % 50; commit; end loop; end $$");
+    nodes.wait_for("a", "select count(*) from repsync.sync_err_rec", "0");
+    assert_eq!(first.terminate(), 0);
+    assert_eq!(second.terminate(), 0);
+    assert_eq!(nodes.sql("b", "select sum(n) from t"), "200");
+    assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
+}
+
+#[test]
+fn a_peer_down_under_write_load_catches_up() {
+    let nodes = setup(2, &["--mode", "async"]);
+    let shipper = nodes.start_shipper(&[]);
+    nodes.node("b").stop().unwrap();
+    for i in 0..50 {
+        nodes.sql(
+            "a",
+            &format!("insert into t values ({i}, 'while b was down', {i})"),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    nodes.node("b").restart().unwrap();
+    nodes.sql("a", "update t set v = 'after' where id < 5");
+    nodes.wait_for("b", "select count(*) from t", "50");
+    nodes.wait_for("a", "select count(*) from repsync.sync_err_rec", "0");
+    assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
+    assert_eq!(shipper.terminate(), 0);
+    let log = nodes.shipper_log();
+    // Said once that b is down, not once per attempt.
+    assert_eq!(log.matches("cannot ship").count(), 1, "{log}");
+}
+
+#[test]
+fn switching_modes_with_a_backlog_keeps_every_change_in_order() {
+    let nodes = setup(2, &["--from", "a", "--to", "b"]);
+    nodes.node("b").stop().unwrap();
+    nodes.sql(
+        "a",
+        "insert into t values (1, 'sync 1', 1), (2, 'sync 2', 2)",
+    );
+    nodes.sql("a", "update t set v = 'sync 3' where id = 1");
+    // b is back, but nothing drains: the two changes still wait for it.
+    nodes.node("b").restart().unwrap();
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "2"
+    );
+    // To async with that backlog.
+    nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--mode",
+        "async",
+    ]);
+    nodes.sql("a", "update t set v = 'async 4', id = 10 where id = 1");
+    nodes.sql("a", "delete from t where id = 2");
+    // And back to sync, still with a backlog: new changes queue behind it.
+    nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--mode",
+        "sync",
+    ]);
+    nodes.sql("a", "insert into t values (2, 'sync 5', 5)");
+    assert_eq!(nodes.sql("b", "select count(*) from t"), "0");
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
+    assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
+    assert_eq!(
+        nodes.sql("b", "select string_agg(v, ',' order by id) from t"),
+        "sync 5,async 4"
+    );
+}
+
+#[test]
+fn run_once_exits_1_when_a_peer_is_down() {
+    let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    nodes.node("b").stop().unwrap();
+    nodes.sql("a", "insert into t values (1, 'x', 1)");
+    let (code, _, stderr) = nodes.repsync(&["run", "--once", "--node", "a"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("node a") && stderr.contains('b'),
+        "{stderr}"
+    );
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "1"
+    );
+}
