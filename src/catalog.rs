@@ -63,15 +63,20 @@ pub struct NodeState {
     pub installed: bool,
     pub superuser: bool,
     pub dblink_schema: Option<String>,
+    pub shipper_running: bool,
 }
 
 pub fn node_state(client: &mut impl GenericClient) -> anyhow::Result<NodeState> {
-    let row = client.query_one(NODE_STATE, &[])?;
+    let row = client.query_one(
+        NODE_STATE,
+        &[&crate::commands::run::SHIPPER_APPLICATION_NAME],
+    )?;
     Ok(NodeState {
         server_version: row.get("server_version"),
         installed: row.get("installed"),
         superuser: row.get::<_, Option<bool>>("superuser").unwrap_or(false),
         dblink_schema: row.get("dblink_schema"),
+        shipper_running: row.get("shipper_running"),
     })
 }
 

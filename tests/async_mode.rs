@@ -235,3 +235,25 @@ fn run_once_exits_1_when_a_peer_is_down() {
         "1"
     );
 }
+
+#[test]
+fn status_shows_the_shipper_and_the_lag() {
+    let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    nodes.sql("a", "insert into t values (1, 'x', 1)");
+    let (code, stdout, _) = nodes.repsync(&["status", "--json"]);
+    assert_eq!(code, 1, "a queue nobody ships needs attention:\n{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let queue = &report["queues"][0];
+    assert_eq!(queue["depth"], 1);
+    assert_eq!(queue["shipper_running"], false);
+    assert!(queue["oldest_seconds"].as_f64().unwrap() >= 0.0);
+    let shipper = nodes.start_shipper(&[]);
+    nodes.wait_for("b", "select count(*) from t", "1");
+    let (code, stdout, _) = nodes.repsync(&["status", "--json"]);
+    assert_eq!(code, 0, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["nodes"][0]["shipper_running"], true, "{stdout}");
+    let (_, table, _) = nodes.repsync(&["status"]);
+    assert!(table.contains("running"), "{table}");
+    assert_eq!(shipper.terminate(), 0);
+}

@@ -26,6 +26,8 @@ pub struct NodeReport {
     pub reachable: bool,
     pub server_version: Option<String>,
     pub installed: bool,
+    /// A `repsync run` is connected to this node.
+    pub shipper_running: bool,
     pub error: Option<String>,
 }
 
@@ -56,7 +58,14 @@ pub struct QueueReport {
     pub oldest_seconds: f64,
     pub oldest_id: i64,
     pub last_error: Option<String>,
+    pub shipper_running: bool,
+    /// Why this queue needs attention, when it does.
+    pub problem: Option<String>,
 }
+
+/// A queue a shipper is working through, without errors and not far behind, is
+/// normal in async mode; anything else needs someone to look.
+const HEALTHY_LAG_SECONDS: f64 = 60.0;
 
 pub fn run(args: StatusArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = ctx.config()?;
@@ -84,12 +93,14 @@ pub fn collect(config: &Config) -> Report {
             reachable: false,
             server_version: None,
             installed: false,
+            shipper_running: false,
             error: None,
         };
         let outcome = db::connect(node).and_then(|mut client| {
             report.reachable = true;
             let state = catalog::node_state(&mut client)?;
             report.server_version = Some(state.server_version);
+            report.shipper_running = state.shipper_running;
             let local = if state.installed {
                 catalog::local_node(&mut client)?
             } else {
@@ -186,20 +197,34 @@ pub fn collect(config: &Config) -> Report {
         .collect();
     let queues: Vec<QueueReport> = queues
         .into_iter()
-        .map(|(node, q)| QueueReport {
-            node,
-            dest: q.dest,
-            depth: q.depth,
-            oldest_seconds: q.oldest_seconds,
-            oldest_id: q.oldest_id,
-            last_error: q.last_error,
+        .map(|(node, q)| {
+            let shipper_running = nodes.iter().any(|n| n.name == node && n.shipper_running);
+            let problem = if q.last_error.is_some() {
+                Some("the last attempt failed; fix the cause, then `repsync drain-errors` (or let `repsync run` retry)".to_string())
+            } else if !shipper_running {
+                Some("no `repsync run` ships it; start one or run `repsync drain-errors`".to_string())
+            } else if q.oldest_seconds > HEALTHY_LAG_SECONDS {
+                Some(format!("more than {HEALTHY_LAG_SECONDS:.0} s behind"))
+            } else {
+                None
+            };
+            QueueReport {
+                node,
+                dest: q.dest,
+                depth: q.depth,
+                oldest_seconds: q.oldest_seconds,
+                oldest_id: q.oldest_id,
+                last_error: q.last_error,
+                shipper_running,
+                problem,
+            }
         })
         .collect();
     let healthy = nodes.iter().all(|n| n.reachable && n.installed)
         && tables
             .iter()
             .all(|t| t.nodes.iter().all(|n| n.objects == "ok"))
-        && queues.iter().all(|q| q.depth == 0);
+        && queues.iter().all(|q| q.problem.is_none());
     Report {
         healthy,
         nodes,
@@ -215,6 +240,7 @@ fn print_tables(report: &Report) {
         "reachable",
         "version",
         "installed",
+        "shipper",
         "problem",
     ]);
     for n in &report.nodes {
@@ -223,6 +249,7 @@ fn print_tables(report: &Report) {
             yes_no(n.reachable),
             n.server_version.clone().unwrap_or_default(),
             yes_no(n.installed),
+            if n.shipper_running { "running" } else { "-" }.to_string(),
             n.error.clone().unwrap_or_default(),
         ]);
     }
@@ -266,20 +293,23 @@ fn print_tables(report: &Report) {
             "node",
             "to",
             "queued",
-            "oldest",
+            "lag (oldest)",
+            "shipper",
             "last error",
+            "problem",
         ]);
         for q in &report.queues {
             queues.add_row(vec![
                 q.node.clone(),
                 q.dest.clone(),
                 q.depth.to_string(),
-                format!("{:.0} s", q.oldest_seconds),
+                format!("{:.1} s", q.oldest_seconds),
+                if q.shipper_running { "running" } else { "-" }.to_string(),
                 q.last_error.clone().unwrap_or_default(),
+                q.problem.clone().unwrap_or_default(),
             ]);
         }
         println!("{queues}");
-        println!("drain the queues with `repsync drain-errors`");
     }
     println!(
         "{}",
