@@ -183,6 +183,11 @@ impl LocalCluster {
             )))
     }
 
+    /// The server's log so far, for reports of what went wrong.
+    pub fn server_log(&self) -> String {
+        fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
