@@ -18,8 +18,7 @@ const PGBENCH_SECONDS: u32 = 15;
 const LAG_SAMPLES: usize = 40;
 const SETTINGS: &str = "fsync = on\nsynchronous_commit = on\nfull_page_writes = on\n\
     shared_buffers = 512MB\nwal_level = logical\nmax_wal_senders = 10\nmax_replication_slots = 10";
-const COLUMNS: &str =
-    "(pk1 int, pk2 text, info text, crt_time timestamp(0), mod_time timestamp(0), primary key (pk1, pk2))";
+const COLUMNS: &str = "(pk1 int, pk2 text, info text, crt_time timestamp(0), mod_time timestamp(0), primary key (pk1, pk2))";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
@@ -59,6 +58,10 @@ impl Method {
         }
     }
 
+    fn name(self) -> &'static str {
+        &self.table()[2..]
+    }
+
     fn replicated(self) -> bool {
         self != Method::Plain
     }
@@ -72,6 +75,15 @@ struct Figures {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Optional arguments pick methods by name (plain, seed, sync, async, native);
+    // plain always runs, as the reference for the ratios.
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    let methods: Vec<Method> = Method::ALL
+        .into_iter()
+        .filter(|m| {
+            *m == Method::Plain || wanted.is_empty() || wanted.iter().any(|w| w == m.name())
+        })
+        .collect();
     let bindir = find_bindir()?;
     // The shipper logs only problems while the benchmark runs.
     // SAFETY: no other thread runs yet.
@@ -114,7 +126,14 @@ fn main() -> anyhow::Result<()> {
     repsync(&["init"])?;
     repsync(&["add-table", "t_sync", "--from", "a", "--to", "b"])?;
     repsync(&[
-        "add-table", "t_async", "--from", "a", "--to", "b", "--mode", "async",
+        "add-table",
+        "t_async",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--mode",
+        "async",
     ])?;
     let shipper_config = config.clone();
     std::thread::spawn(move || {
@@ -136,11 +155,15 @@ fn main() -> anyhow::Result<()> {
         "create subscription bench_sub connection {} publication bench_pub with (copy_data = false)",
         Literal::new(a.dsn())
     ))?;
-    wait_for(&mut ca, "select count(*) = 1 from pg_stat_replication", Duration::from_secs(30))?;
+    wait_for(
+        &mut ca,
+        "select count(*) = 1 from pg_stat_replication",
+        Duration::from_secs(30),
+    )?;
     // A new session, so that it has bench.peer.
     let mut ca = Client::connect(&a.dsn(), NoTls)?;
 
-    let figures = measure(&bindir, &a, &mut ca, &mut cb);
+    let figures = measure(&bindir, &a, &mut ca, &mut cb, &methods);
     let figures = match figures {
         Ok(f) => f,
         Err(err) => {
@@ -155,7 +178,7 @@ fn main() -> anyhow::Result<()> {
             return Err(err);
         }
     };
-    let report = report(&a, &figures)?;
+    let report = report(&a, &methods, &figures)?;
     println!("{report}");
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/RESULTS.md");
     std::fs::write(&out, &report)?;
@@ -168,9 +191,12 @@ fn measure(
     a: &LocalCluster,
     ca: &mut Client,
     cb: &mut Client,
+    methods: &[Method],
 ) -> anyhow::Result<Vec<Figures>> {
+    // A first insert warms the server up; it is not measured.
+    insert_rounds(ca, cb, Method::Plain, 1)?;
     let mut figures = Vec::new();
-    for method in Method::ALL {
+    for &method in methods {
         eprintln!("measuring: {}", method.label());
         let rounds = if method == Method::Seed { 1 } else { ROUNDS };
         let (writer, on_peer) = insert_rounds(ca, cb, method, rounds)?;
@@ -231,13 +257,20 @@ fn insert_rounds(
         if method.replicated() {
             let deadline = start + Duration::from_secs(600);
             while cb.query_one(count.as_str(), &[])?.get::<_, i64>(0) < ROWS {
-                anyhow::ensure!(Instant::now() < deadline, "{}: the peer never got all rows", method.label());
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "{}: the peer never got all rows",
+                    method.label()
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
             on_peer.push(start.elapsed());
         }
     }
-    Ok((median(&mut writer), (!on_peer.is_empty()).then(|| median(&mut on_peer))))
+    Ok((
+        median(&mut writer),
+        (!on_peer.is_empty()).then(|| median(&mut on_peer)),
+    ))
 }
 
 /// The single-row insert/update/delete mix from 4 clients: transactions per second.
@@ -255,7 +288,15 @@ fn pgbench(
     ))?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/mix.pgb");
     let out = Command::new(bindir.join("pgbench"))
-        .args(["-n", "-c", "4", "-j", "2", "-T", &PGBENCH_SECONDS.to_string()])
+        .args([
+            "-n",
+            "-c",
+            "4",
+            "-j",
+            "2",
+            "-T",
+            &PGBENCH_SECONDS.to_string(),
+        ])
         .arg("-h")
         .arg(a.socket_dir())
         .args(["-p", &a.port().to_string(), "-U", "postgres"])
@@ -292,7 +333,11 @@ fn single_row_lag(ca: &mut Client, cb: &mut Client, method: Method) -> anyhow::R
         let committed = Instant::now();
         let deadline = committed + Duration::from_secs(30);
         while !cb.query_one(probe.as_str(), &[&i])?.get::<_, bool>(0) {
-            anyhow::ensure!(Instant::now() < deadline, "{}: a row never arrived", method.label());
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{}: a row never arrived",
+                method.label()
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         lags.push(committed.elapsed());
@@ -315,12 +360,17 @@ fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
-fn report(a: &LocalCluster, figures: &[Figures]) -> anyhow::Result<String> {
+fn report(a: &LocalCluster, methods: &[Method], figures: &[Figures]) -> anyhow::Result<String> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")?
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let version = a.psql("postgres", "show server_version")?;
     let plain = &figures[0];
     let mut out = String::new();
@@ -335,13 +385,14 @@ fn report(a: &LocalCluster, figures: &[Figures]) -> anyhow::Result<String> {
     ));
     out.push_str("| method | 100k insert, writer | vs none | 100k rows on the peer | mix TPS | vs none | single-row lag |\n");
     out.push_str("|---|---|---|---|---|---|---|\n");
-    for (method, f) in Method::ALL.iter().zip(figures) {
+    for (method, f) in methods.iter().zip(figures) {
         out.push_str(&format!(
             "| {} | {:.2} s | {:.2}x | {} | {:.0} | {:.0}% | {} |\n",
             method.label(),
             f.writer.as_secs_f64(),
             f.writer.as_secs_f64() / plain.writer.as_secs_f64(),
-            f.on_peer.map_or("-".into(), |d| format!("{:.2} s", d.as_secs_f64())),
+            f.on_peer
+                .map_or("-".into(), |d| format!("{:.2} s", d.as_secs_f64())),
             f.tps,
             100.0 * f.tps / plain.tps,
             f.lag_ms.map_or("-".into(), |l| format!("{l:.1} ms")),

@@ -165,16 +165,6 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         let installed = catalog::replicated_tables(&mut conn.client)?
             .into_iter()
             .find(|t| t.set_name == set);
-        let same = match &installed {
-            Some(t) => {
-                same_options(&t.options, &options_json)
-                    && t.missing.is_empty()
-                    && t.changed.is_empty()
-                    && t.is_sender == sends
-                    && t.is_receiver == receives
-            }
-            None => !sends && !receives,
-        };
         // Queued changes stay queued across a re-install (and a change of mode), but
         // only for destinations the table still goes to.
         let new_dests = dests_of(&name);
@@ -188,13 +178,13 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 source.plain()
             )));
         }
-        unchanged &= same;
-        let mut sql = String::new();
-        if let Some(old) = &installed {
-            sql.push_str(&drop_sql(old)?);
-        }
-        if sends || receives {
-            sql.push_str(&install_sql(
+        // The options stored on the node carry a fingerprint of the generated SQL,
+        // so a newer repsync whose templates differ installs again.
+        let install = |options: &str| -> anyhow::Result<String> {
+            if !(sends || receives) {
+                return Ok(String::new());
+            }
+            install_sql(
                 &set,
                 &source,
                 &local,
@@ -204,11 +194,31 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 &key,
                 filter.as_ref(),
                 &dests_of(&name),
-                &options_json,
+                options,
                 args.mode,
                 args.on_error,
-            )?);
+            )
+        };
+        let mut node_options = serde_json::to_value(&options)?;
+        node_options["install"] =
+            crate::fingerprint::md5_hex(install(&options_json)?.as_bytes()).into();
+        let node_options_json = node_options.to_string();
+        let same = match &installed {
+            Some(t) => {
+                same_options(&t.options, &node_options_json)
+                    && t.missing.is_empty()
+                    && t.changed.is_empty()
+                    && t.is_sender == sends
+                    && t.is_receiver == receives
+            }
+            None => !sends && !receives,
+        };
+        unchanged &= same;
+        let mut sql = String::new();
+        if let Some(old) = &installed {
+            sql.push_str(&drop_sql(old)?);
         }
+        sql.push_str(&install(&node_options_json)?);
         if !sql.is_empty() {
             plans.push((index, sql));
         }

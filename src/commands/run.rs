@@ -20,7 +20,9 @@ use crate::error::Unhealthy;
 
 /// The application_name of shipper sessions; `status` looks for it.
 pub const SHIPPER_APPLICATION_NAME: &str = "repsync run";
-const POLL: Duration = Duration::from_millis(500);
+/// Capture triggers NOTIFY only when a queue was empty, so a change committed while
+/// a batch was in flight is found by this poll.
+const POLL: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {

@@ -182,13 +182,74 @@ set search_path = pg_catalog, pg_temp
 as {{ tag }}
 declare
     v_rows json;
+    v_gone json;
 begin
     if p_op = 'K' then
-        execute format('select repsync.%I($1)', 'current_' || p_set_name) into v_rows using p_old;
-        return repsync.apply_call(p_set_name, 'U', p_old, v_rows);
+        execute format('select rows, gone from repsync.%I($1)', 'current_' || p_set_name)
+            into v_rows, v_gone using p_old;
+        return repsync.apply_call(p_set_name, 'U', v_gone, v_rows);
     end if;
     return repsync.apply_call(p_set_name, p_op, p_old, p_new);
 end
+{{ tag }};
+
+-- The oldest p_limit entries for a destination, locked, and the statements that
+-- apply them. Consecutive async entries of one table are merged into one
+-- statement: under a stream of small transactions that is what lets the shipper
+-- keep up.
+create or replace function repsync.batch(p_dest text, p_limit integer, out ids bigint[], out sql text)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+declare
+    v_entry record;
+    v_calls text[] := '{}';
+    v_run_set text;
+    v_run_keys json[] := '{}';
+begin
+    ids := '{}';
+    for v_entry in
+        select e.id, e.set_name, e.op, e.old_rows, e.new_rows
+          from repsync.sync_err_rec e
+         where e.dest = p_dest
+         order by e.id
+         limit p_limit
+           for update
+    loop
+        ids := ids || v_entry.id;
+        if v_entry.op = 'K' and v_entry.set_name = v_run_set then
+            v_run_keys := v_run_keys || v_entry.old_rows;
+            continue;
+        end if;
+        if v_run_set is not null then
+            v_calls := v_calls || repsync.entry_call(v_run_set, 'K', repsync.merge_keys(v_run_keys), null);
+            v_run_set := null;
+        end if;
+        if v_entry.op = 'K' then
+            v_run_set := v_entry.set_name;
+            v_run_keys := array[v_entry.old_rows];
+        else
+            v_calls := v_calls || repsync.entry_call(v_entry.set_name, v_entry.op, v_entry.old_rows, v_entry.new_rows);
+        end if;
+    end loop;
+    if v_run_set is not null then
+        v_calls := v_calls || repsync.entry_call(v_run_set, 'K', repsync.merge_keys(v_run_keys), null);
+    end if;
+    if cardinality(ids) = 0 then
+        ids := null;
+    end if;
+    sql := array_to_string(v_calls, E'\n');
+end
+{{ tag }};
+
+-- The keys of several async entries as one array, each key once.
+create or replace function repsync.merge_keys(p_parts json[])
+returns json language sql immutable
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+    select case when cardinality(p_parts) = 1 then p_parts[1]
+           else (select json_agg(distinct k::jsonb)::json from unnest(p_parts) p, json_array_elements(p) k)
+           end
 {{ tag }};
 
 -- On a receiving node: the last queue entry of each origin applied here. A batch
@@ -278,14 +339,7 @@ begin
             begin
                 v_watermark := repsync.peer_watermark(v_dest);
                 delete from repsync.sync_err_rec e where e.dest = v_dest and e.id <= v_watermark;
-                select array_agg(e.id order by e.id),
-                       string_agg(repsync.entry_call(e.set_name, e.op, e.old_rows, e.new_rows), E'\n' order by e.id)
-                  into v_ids, v_sql
-                  from (select * from repsync.sync_err_rec e
-                         where e.dest = v_dest
-                         order by e.id
-                         limit p_limit
-                           for update) e;
+                select b.ids, b.sql into v_ids, v_sql from repsync.batch(v_dest, p_limit) b;
                 if v_ids is not null then
                     v_sql := v_sql || E'\n' || format('call repsync.mark_applied(%L, %s);', v_origin, v_ids[cardinality(v_ids)]);
                     perform repsync.ship(v_dest, v_sql);
@@ -355,4 +409,5 @@ as {{ tag }}
 {{ tag }};
 
 revoke all on function repsync.ship(text, text), repsync.flush(), repsync.drain_errors(text, integer),
-    repsync.discard(bigint), repsync.peer_watermark(text), repsync.entry_call(text, "char", json, json) from public;
+    repsync.discard(bigint), repsync.peer_watermark(text), repsync.entry_call(text, "char", json, json),
+    repsync.batch(text, integer) from public;

@@ -4,6 +4,10 @@ returns trigger language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
 #variable_conflict use_column
+{%- if async_mode %}
+declare
+    v_wake boolean;
+{%- endif %}
 begin
     -- Sessions that apply a peer's changes carry the origin marker: never send back.
     if coalesce(current_setting('repsync.origin', true), '') <> '' then
@@ -11,7 +15,11 @@ begin
     end if;
 {%- if async_mode %}
     -- Async: only the keys, once per destination, in this transaction; the rows
-    -- are read when the entry is shipped.
+    -- are read when the entry is shipped. A NOTIFY serialises committing
+    -- transactions, so the shipper is woken only when its queue was empty; while
+    -- there is a backlog it is busy anyway.
+    v_wake := not exists (select from repsync.sync_err_rec e
+                           where e.dest = any (array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]));
     if TG_OP = 'INSERT' then
         insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
         select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
@@ -44,7 +52,9 @@ begin
         select d.dest, {{ set_name }}, 'T', pg_current_xact_id()
           from unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest);
     end if;
-    perform pg_notify('repsync', '');
+    if v_wake then
+        perform pg_notify('repsync', '');
+    end if;
 {%- else %}
     if TG_OP = 'INSERT' then
         insert into repsync.pending (set_name, op, new_rows)
