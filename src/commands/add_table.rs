@@ -231,9 +231,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.dry_run.dry_run {
-        for (index, sql) in &plans {
-            print_dry_run(&conns[*index].node, sql, &[]);
-        }
+        print_dry_run(&conns, &plans, &[]);
         return Ok(());
     }
     execute_all(&mut conns, &plans, &format!("add-table {}", source.plain()))?;

@@ -33,9 +33,7 @@ pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
         }
     }
     if args.dry_run.dry_run {
-        for (index, sql) in &plans {
-            print_dry_run(&conns[*index].node, sql, &secrets);
-        }
+        print_dry_run(&conns, &plans, &secrets);
         return Ok(());
     }
     execute_all(&mut conns, &plans, "init")?;

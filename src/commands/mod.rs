@@ -109,10 +109,34 @@ pub fn execute_all(
     Ok(())
 }
 
-/// The SQL a node would run, with every known password masked.
-pub fn print_dry_run(node: &Node, sql: &str, secrets: &[String]) {
-    println!("-- node {}", node.name);
-    println!("{}", crate::password::mask(sql, secrets));
+/// The SQL each node would run, with every known password masked.
+pub fn print_dry_run(conns: &[Connected], plans: &[(usize, String)], secrets: &[String]) {
+    for (index, sql) in plans {
+        println!("-- node {}", conns[*index].node.name);
+        println!("{}", crate::password::mask(sql, secrets));
+    }
+}
+
+/// The end of the commands that remove things: print the SQL for a dry run, else
+/// ask, then run every node's SQL all-or-nothing. True when it ran.
+pub fn remove_after_confirmation(
+    conns: &mut [Connected],
+    plans: &[(usize, String)],
+    dry_run: bool,
+    prompt: &str,
+    yes: bool,
+    what: &str,
+) -> anyhow::Result<bool> {
+    if dry_run {
+        print_dry_run(conns, plans, &[]);
+        return Ok(false);
+    }
+    if !confirm(prompt, yes)? {
+        println!("nothing removed");
+        return Ok(false);
+    }
+    execute_all(conns, plans, what)?;
+    Ok(true)
 }
 
 /// Asks on a terminal; without one, `--yes` is required.

@@ -1,5 +1,5 @@
 //! `repsync remove-table`: removes exactly what add-table installed, on every node.
-use super::{Context, confirm, connect_all, execute_all, print_dry_run};
+use super::{Context, connect_all, remove_after_confirmation};
 use crate::catalog;
 use crate::cli::RemoveTableArgs;
 use crate::config::Node;
@@ -52,28 +52,22 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
             queued.join("; ")
         )));
     }
-    if args.dry_run.dry_run {
-        for (index, sql) in &plans {
-            print_dry_run(&conns[*index].node, sql, &[]);
-        }
-        return Ok(());
-    }
-    if !confirm(
-        &format!(
-            "Stop replicating {} on {} node(s)?",
-            source.plain(),
-            plans.len()
-        ),
-        args.confirm.yes,
-    )? {
-        println!("nothing removed");
-        return Ok(());
-    }
-    execute_all(
+    let prompt = format!(
+        "Stop replicating {} on {} node(s)?",
+        source.plain(),
+        plans.len()
+    );
+    let what = format!("remove-table {}", source.plain());
+    if !remove_after_confirmation(
         &mut conns,
         &plans,
-        &format!("remove-table {}", source.plain()),
-    )?;
+        args.dry_run.dry_run,
+        &prompt,
+        args.confirm.yes,
+        &what,
+    )? {
+        return Ok(());
+    }
     for (index, _) in &plans {
         println!(
             "node {}: {} no longer replicated",

@@ -1,5 +1,5 @@
 //! `repsync uninstall`: removes everything repsync installed, on every node.
-use super::{Context, confirm, connect_all, execute_all, print_dry_run};
+use super::{Context, connect_all, remove_after_confirmation};
 use crate::catalog;
 use crate::cli::UninstallArgs;
 use crate::config::Node;
@@ -61,20 +61,17 @@ pub fn run(args: UninstallArgs, ctx: &Context) -> anyhow::Result<()> {
             queued.join("; ")
         )));
     }
-    if args.dry_run.dry_run {
-        for (index, sql) in &plans {
-            print_dry_run(&conns[*index].node, sql, &[]);
-        }
-        return Ok(());
-    }
-    if !confirm(
-        &format!("Remove repsync from {} node(s)?", plans.len()),
+    let prompt = format!("Remove repsync from {} node(s)?", plans.len());
+    if !remove_after_confirmation(
+        &mut conns,
+        &plans,
+        args.dry_run.dry_run,
+        &prompt,
         args.confirm.yes,
+        "uninstall",
     )? {
-        println!("nothing removed");
         return Ok(());
     }
-    execute_all(&mut conns, &plans, "uninstall")?;
     for (index, _) in &plans {
         println!("node {}: repsync removed", conns[*index].node.name);
     }
