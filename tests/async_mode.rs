@@ -257,3 +257,25 @@ fn status_shows_the_shipper_and_the_lag() {
     assert!(table.contains("running"), "{table}");
     assert_eq!(shipper.terminate(), 0);
 }
+
+/// A receiver that claims more than this node ever queued means this database is
+/// not the one it got those changes from: nothing is dropped as "already applied".
+#[test]
+fn a_watermark_from_another_life_stops_the_drain() {
+    let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    nodes.sql("b", "insert into repsync.applied values ('a', 1000000)");
+    nodes.sql("a", "insert into t values (1, 'x', 1)");
+    let (code, stdout, stderr) = nodes.repsync(&["drain-errors"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("only reached") && stderr.contains("delete from repsync.applied"),
+        "{stderr}"
+    );
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "1"
+    );
+    nodes.sql("b", "delete from repsync.applied where origin = 'a'");
+    nodes.repsync_ok(&["drain-errors"]);
+    assert_eq!(nodes.sql("b", "select v from t"), "x");
+}

@@ -338,6 +338,15 @@ begin
         else
             begin
                 v_watermark := repsync.peer_watermark(v_dest);
+                -- A watermark beyond this node's own queue means this database is not
+                -- the one the peer got those changes from (restored from a backup,
+                -- re-created): deleting "applied" entries would lose changes.
+                if v_watermark > (select s.last_value from repsync.sync_err_rec_id_seq s) then
+                    raise exception '%', format(
+                        'node "%s" has applied changes up to queue entry %s of node "%s", but this node''s queue has only reached %s; '
+                        'if this database was restored or re-created, compare the nodes, then on node "%s" run: delete from repsync.applied where origin = %L',
+                        v_dest, v_watermark, v_origin, (select s.last_value from repsync.sync_err_rec_id_seq s), v_dest, v_origin);
+                end if;
                 delete from repsync.sync_err_rec e where e.dest = v_dest and e.id <= v_watermark;
                 select b.ids, b.sql into v_ids, v_sql from repsync.batch(v_dest, p_limit) b;
                 if v_ids is not null then
