@@ -279,3 +279,39 @@ fn a_watermark_from_another_life_stops_the_drain() {
     nodes.repsync_ok(&["drain-errors"]);
     assert_eq!(nodes.sql("b", "select v from t"), "x");
 }
+
+#[test]
+fn async_row_filter_and_column_subset() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(
+            n,
+            "create table t (id int primary key, region text, v text, secret text)",
+        );
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--mode",
+        "async",
+        "--where",
+        "region = 'eu'",
+        "--columns",
+        "id,region,v",
+    ]);
+    nodes.sql("a", "insert into t values (1, 'eu', 'one', 's1'), (2, 'us', 'two', 's2'), (3, 'eu', 'three', 's3')");
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(nodes.dump("b", "t"), "(1,eu,one,)\n(3,eu,three,)");
+    // Out of the filter, into it, a key change inside it, a delete outside it.
+    nodes.sql("a", "update t set region = 'us' where id = 1");
+    nodes.sql("a", "update t set region = 'eu' where id = 2");
+    nodes.sql("a", "update t set id = 30 where id = 3");
+    nodes.sql("a", "delete from t where id = 1");
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(nodes.dump("b", "t"), "(2,eu,two,)\n(30,eu,three,)");
+}

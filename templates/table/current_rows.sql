@@ -5,8 +5,10 @@ create or replace function repsync.{{ function }}(p_keys json, out rows json, ou
 language sql stable
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
+    -- The keys of one entry are distinct (a statement's rows; merged entries are
+    -- deduplicated by repsync.merge_keys).
     with k as (
-        select distinct {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+        select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
           from json_populate_recordset(null::{{ table }}, p_keys)
     ), r as (
         select {% for c in columns %}{% if !loop.first %}, {% endif %}x.{{ c }}{% endfor %}
@@ -18,9 +20,11 @@ as {{ tag }}
          {%- endif %}
     )
     select (select json_agg(r) from r),
+           case when (select count(*) from r) < (select count(*) from k) then
            (select json_agg(g)
               from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from k
                     except
                     select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from r) as g)
+           end
 {{ tag }};
 revoke all on function repsync.{{ function }}(json) from public;
