@@ -106,6 +106,8 @@ pub struct ReplicatedTable {
     pub mode: String,
     pub on_error: String,
     pub options: String,
+    /// The local table still exists (someone may have dropped it since).
+    pub table_exists: bool,
     pub dests: Vec<String>,
     pub missing: Vec<String>,
     pub changed: Vec<String>,
@@ -134,6 +136,7 @@ pub fn replicated_tables(client: &mut impl GenericClient) -> anyhow::Result<Vec<
             mode: row.get("mode"),
             on_error: row.get("on_error"),
             options: row.get("options"),
+            table_exists: row.get("table_exists"),
             dests: row.get("dests"),
             missing: row.get("missing"),
             changed: row.get("changed"),

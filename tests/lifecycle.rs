@@ -572,3 +572,29 @@ fn init_failing_on_one_node_changes_no_node() {
     nodes.repsync_ok(&["init"]);
     assert!(footprint(&nodes, "a").contains("schema repsync"));
 }
+
+/// A replicated table dropped by hand: status says so, remove-table still cleans up.
+#[test]
+fn a_table_dropped_by_hand_can_still_be_removed() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, "create table gone (id int primary key)");
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(&["add-table", "gone"]);
+    nodes.sql("a", "drop table gone");
+    let (code, stdout, _) = nodes.repsync(&["status", "--json"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("missing"), "{stdout}");
+    nodes.repsync_ok(&["remove-table", "gone", "--yes"]);
+    for n in ["a", "b"] {
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.replicated_table"),
+            "0"
+        );
+        assert_eq!(
+            nodes.sql(n, "select coalesce(string_agg(proname, ','), '') from pg_proc where pronamespace = 'repsync'::regnamespace and proname ~ '^(capture|apply|current)_t_'"),
+            ""
+        );
+    }
+}

@@ -1,6 +1,7 @@
 -- What add-table installed on this node, with each object checked against its fingerprint.
 select t.set_name, t.source, t.local_schema::text, t.local_table::text, t.is_sender, t.is_receiver,
        t.mode, t.on_error, t.options::text,
+       to_regclass(quote_ident(t.local_schema) || '.' || quote_ident(t.local_table)) is not null as table_exists,
        coalesce((select array_agg(r.dest order by r.dest) from repsync.route r where r.set_name = t.set_name), '{}') as dests,
        coalesce((select array_agg(e.key order by e.key)
                    from jsonb_each_text(t.objects) e

@@ -504,7 +504,7 @@ pub fn drop_sql(old: &ReplicatedTable) -> anyhow::Result<String> {
     let local = old.local_name()?;
     Ok(render(&render::DropObjects {
         set_name: &Literal::new(old.set_name.clone()),
-        sender_table: old.is_sender.then_some(&local),
+        sender_table: (old.is_sender && old.table_exists).then_some(&local),
         capture_function: &capture_function(&old.set_name)?,
         current_function: &current_function(&old.set_name)?,
         apply_function: &apply_function(&old.set_name)?,

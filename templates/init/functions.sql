@@ -413,7 +413,7 @@ as {{ tag }}
     select 'trigger ' || quote_ident(tg.tgname) || ' on ' || tg.tgrelid::regclass::text, md5(pg_get_triggerdef(tg.oid))
       from pg_trigger tg
       join repsync.replicated_table t on t.set_name = p_set_name
-     where tg.tgrelid = (quote_ident(t.local_schema) || '.' || quote_ident(t.local_table))::regclass
+     where tg.tgrelid = to_regclass(quote_ident(t.local_schema) || '.' || quote_ident(t.local_table))
        and tg.tgname like 'repsync\_capture\_%'
 {{ tag }};
 
