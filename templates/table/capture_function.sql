@@ -6,6 +6,7 @@ as {{ tag }}
 #variable_conflict use_column
 {%- if async_mode %}
 declare
+    v_keys json;
     v_wake boolean;
 {%- endif %}
 begin
@@ -15,43 +16,29 @@ begin
     end if;
 {%- if async_mode %}
     -- Async: only the keys, once per destination, in this transaction; the rows
-    -- are read when the entry is shipped. A NOTIFY serialises committing
-    -- transactions, so the shipper is woken only when its queue was empty; while
-    -- there is a backlog it is busy anyway.
+    -- are read when the entry is shipped.
+    if TG_OP = 'INSERT' then
+        select json_agg(r) into v_keys
+          from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r;
+    elsif TG_OP = 'UPDATE' then
+        select json_agg(r) into v_keys
+          from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}
+                union
+                select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r;
+    elsif TG_OP = 'DELETE' then
+        select json_agg(r) into v_keys
+          from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r;
+    end if;
+    if TG_OP <> 'TRUNCATE' and v_keys is null then
+        return null;
+    end if;
+    -- A NOTIFY serialises committing transactions, so the shipper is woken only
+    -- when its queue was empty; while there is a backlog it is busy anyway.
     v_wake := not exists (select from repsync.sync_err_rec e
                            where e.dest = any (array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]));
-    if TG_OP = 'INSERT' then
-        insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
-        select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
-          from (select json_agg(r) as keys
-                  from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-                          from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) k,
-               unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest)
-         where k.keys is not null;
-    elsif TG_OP = 'UPDATE' then
-        insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
-        select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
-          from (select json_agg(r) as keys
-                  from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-                          from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}
-                        union
-                        select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-                          from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) k,
-               unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest)
-         where k.keys is not null;
-    elsif TG_OP = 'DELETE' then
-        insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
-        select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
-          from (select json_agg(r) as keys
-                  from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-                          from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) k,
-               unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest)
-         where k.keys is not null;
-    elsif TG_OP = 'TRUNCATE' then
-        insert into repsync.sync_err_rec (dest, set_name, op, origin_xid)
-        select d.dest, {{ set_name }}, 'T', pg_current_xact_id()
-          from unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest);
-    end if;
+    insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
+    select d.dest, {{ set_name }}, case when TG_OP = 'TRUNCATE' then 'T' else 'K' end, v_keys, pg_current_xact_id()
+      from unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest);
     if v_wake then
         perform pg_notify('repsync', '');
     end if;
