@@ -162,8 +162,12 @@ fn a_peer_down_under_write_load_catches_up() {
     assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
     assert_eq!(shipper.terminate(), 0);
     let log = nodes.shipper_log();
-    // Said once that b is down, not once per attempt.
-    assert_eq!(log.matches("cannot ship").count(), 1, "{log}");
+    // Said once that a cannot reach b, and once that b itself is down: not once
+    // per attempt.
+    let lines: Vec<&str> = log.lines().collect();
+    let about = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(about("cannot ship; retrying"), 1, "{log}");
+    assert_eq!(about("cannot ship from this node"), 1, "{log}");
 }
 
 #[test]
@@ -314,4 +318,17 @@ fn async_row_filter_and_column_subset() {
     nodes.sql("a", "delete from t where id = 1");
     nodes.repsync_ok(&["run", "--once"]);
     assert_eq!(nodes.dump("b", "t"), "(2,eu,two,)\n(30,eu,three,)");
+}
+
+/// A node that is not initialised is reported once, not in a tight loop.
+#[test]
+fn run_on_a_node_without_repsync_backs_off_and_says_so_once() {
+    let nodes = common::start_nodes(2);
+    let shipper = nodes.start_shipper(&[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(shipper.terminate(), 0, "{}", nodes.shipper_log());
+    let log = nodes.shipper_log();
+    assert_eq!(log.matches("node=a").count(), 1, "{log}");
+    assert_eq!(log.matches("node=b").count(), 1, "{log}");
+    assert!(log.contains("cannot ship from this node"), "{log}");
 }

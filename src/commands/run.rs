@@ -82,39 +82,38 @@ struct Destination {
 }
 
 fn ship_node(node: &Node, limit: i32, once: bool, stop: &AtomicBool) -> anyhow::Result<()> {
-    let mut connect_error: Option<String> = None;
+    // The last failure, so a node that stays down (or not initialised) is logged
+    // once, not once per attempt.
+    let mut failing: Option<String> = None;
     let mut backoff = Duration::from_secs(1);
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        match connect(node) {
-            Ok(client) => {
-                if connect_error.take().is_some() {
-                    info!(node = %node.name, "connected again");
-                }
-                backoff = Duration::from_secs(1);
-                match ship_connected(node, client, limit, once, stop) {
-                    Ok(()) => return Ok(()),
-                    Err(err) if once => return Err(err),
-                    Err(err) => {
-                        warn!(node = %node.name, error = %format!("{err:#}"), "lost the connection, reconnecting");
-                    }
-                }
+        let result = connect(node).and_then(|mut client| {
+            let peers: Vec<String> = client
+                .query("select name from repsync.peer order by name", &[])?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            if failing.take().is_some() {
+                info!(node = %node.name, "shipping from this node again");
             }
-            Err(err) => {
-                let text = format!("{err:#}");
-                if once {
-                    return Err(err);
-                }
-                if connect_error.as_deref() != Some(text.as_str()) {
-                    warn!(node = %node.name, error = %text, "cannot connect; retrying with back-off");
-                    connect_error = Some(text);
-                }
-                sleep_unless_stopped(backoff, stop);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
+            backoff = Duration::from_secs(1);
+            ship_connected(node, client, &peers, limit, once, stop)
+        });
+        let err = match result {
+            Ok(()) => return Ok(()),
+            Err(err) if once => return Err(err),
+            Err(err) => err,
+        };
+        let text = format!("{err:#}");
+        if failing.is_none() {
+            warn!(node = %node.name, error = %text, "cannot ship from this node; retrying with back-off");
         }
+        failing = Some(text);
+        sleep_unless_stopped(backoff, stop);
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -131,22 +130,18 @@ fn connect(node: &Node) -> anyhow::Result<Client> {
 fn ship_connected(
     node: &Node,
     mut client: Client,
+    peers: &[String],
     limit: i32,
     once: bool,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
-    let peers: Vec<String> = client
-        .query("select name from repsync.peer order by name", &[])?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
     let mut state: HashMap<String, Destination> = HashMap::new();
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
         let mut more = false;
-        for dest in &peers {
+        for dest in peers {
             let d = state.entry(dest.clone()).or_default();
             if d.retry_at.is_some_and(|at| Instant::now() < at) {
                 continue;
@@ -184,10 +179,10 @@ fn ship_connected(
             }
             match error {
                 Some(error) if applied == 0 => {
-                    if d.failing.as_deref() != Some(error.as_str()) {
+                    if d.failing.is_none() {
                         warn!(node = %node.name, to = %dest, error = %error, remaining, "cannot ship; retrying with back-off");
-                        d.failing = Some(error);
                     }
+                    d.failing = Some(error);
                     d.backoff = (d.backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
                     d.retry_at = Some(Instant::now() + d.backoff);
                 }
