@@ -41,6 +41,21 @@ begin
 end
 {{ tag }};
 
+-- Moves a transaction's pending changes for one destination into the queue, in
+-- capture order; p_error is why (null when they only queue behind a backlog).
+create or replace function repsync.queue_pending(p_xid xid8, p_dest text, p_error text)
+returns void language sql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+    insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid, last_error, last_attempt)
+    select p_dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid, p_error,
+           case when p_error is not null then clock_timestamp() end
+      from repsync.pending q
+      join repsync.route r on r.set_name = q.set_name and r.dest = p_dest
+     where q.xid = p_xid
+     order by q.id;
+{{ tag }};
+
 -- Runs at pre-commit (deferred), for each row of pending. The first call of a
 -- transaction only appends a marker row ('F'): the marker's own deferred event fires
 -- after every deferred check queued before it (a deferred foreign key of a later
@@ -90,12 +105,7 @@ begin
                     raise exception 'repsync: node "%" has queued changes that this transaction would overtake', v_dest.dest
                         using hint = 'run "repsync drain-errors --to ' || v_dest.dest || '" first';
                 end if;
-                insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid)
-                select v_dest.dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid
-                  from repsync.pending q
-                  join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
-                 where q.xid = v_xid
-                 order by q.id;
+                perform repsync.queue_pending(v_xid, v_dest.dest, null);
                 continue;
             end if;
             select string_agg(repsync.apply_call(q.set_name, q.op, q.old_rows, q.new_rows), E'\n' order by q.id)
@@ -120,12 +130,7 @@ begin
                         using hint = 'the table was added with --on-error fail; fix node "' || v_dest.dest
                             || '" or add the table again with --on-error queue';
                 end if;
-                insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid, last_error, last_attempt)
-                select v_dest.dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid, sqlerrm, clock_timestamp()
-                  from repsync.pending q
-                  join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
-                 where q.xid = v_xid
-                 order by q.id;
+                perform repsync.queue_pending(v_xid, v_dest.dest, sqlerrm);
             end;
         end loop;
         -- Phase 2: commit on each peer; the ones that must not fail first, so a refused
@@ -145,12 +150,7 @@ begin
                         using hint = 'the table was added with --on-error fail; fix node "' || v_peer
                             || '" or add the table again with --on-error queue';
                 end if;
-                insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid, last_error, last_attempt)
-                select v_peer, q.set_name, q.op, q.old_rows, q.new_rows, q.xid, v_error, clock_timestamp()
-                  from repsync.pending q
-                  join repsync.route r on r.set_name = q.set_name and r.dest = v_peer
-                 where q.xid = v_xid
-                 order by q.id;
+                perform repsync.queue_pending(v_xid, v_peer, v_error);
             end;
         end loop;
     exception when others or query_canceled then
@@ -419,4 +419,4 @@ as {{ tag }}
 
 revoke all on function repsync.ship(text, text), repsync.flush(), repsync.drain_errors(text, integer),
     repsync.discard(bigint), repsync.peer_watermark(text), repsync.entry_call(text, "char", json, json),
-    repsync.batch(text, integer) from public;
+    repsync.batch(text, integer), repsync.queue_pending(xid8, text, text) from public;
