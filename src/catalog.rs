@@ -10,7 +10,6 @@ pub const NODE_STATE: &str = include_str!("catalog/node_state.sql");
 pub const LOCAL_NODE: &str = include_str!("catalog/local_node.sql");
 pub const REPLICATED_TABLES: &str = include_str!("catalog/replicated_tables.sql");
 pub const QUEUES: &str = include_str!("catalog/queues.sql");
-pub const SET_QUEUE_DEPTH: &str = include_str!("catalog/set_queue_depth.sql");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
@@ -179,10 +178,6 @@ pub fn set_queue_dests(
         .iter()
         .map(|row| (row.get("dest"), row.get("depth")))
         .collect())
-}
-
-pub fn set_queue_depth(client: &mut impl GenericClient, set_name: &str) -> anyhow::Result<i64> {
-    Ok(client.query_one(SET_QUEUE_DEPTH, &[&set_name])?.get(0))
 }
 
 pub const PEERS: &str = include_str!("catalog/peers.sql");

@@ -27,7 +27,10 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
         else {
             continue;
         };
-        let depth = catalog::set_queue_depth(&mut conn.client, &set)?;
+        let depth: i64 = catalog::set_queue_dests(&mut conn.client, &set)?
+            .iter()
+            .map(|(_, depth)| depth)
+            .sum();
         if depth > 0 {
             queued.push(format!("node {}: {depth} queued change(s)", conn.node.name));
         }

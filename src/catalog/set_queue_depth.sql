@@ -1,1 +1,0 @@
-select count(*) from repsync.sync_err_rec where set_name = $1
