@@ -50,6 +50,13 @@ pub struct Confirm {
 }
 
 #[derive(Debug, Args)]
+pub struct Batch {
+    /// Changes per remote transaction
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+    pub limit: i32,
+}
+
+#[derive(Debug, Args)]
 pub struct InitArgs {
     #[command(flatten)]
     pub dry_run: DryRun,
@@ -122,9 +129,8 @@ pub struct DrainErrorsArgs {
     /// Drain only the changes for this destination
     #[arg(long, value_name = "NODE")]
     pub to: Option<String>,
-    /// Changes per remote transaction
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
-    pub limit: i32,
+    #[command(flatten)]
+    pub batch: Batch,
     /// Drop this queued change instead of draining (needs --node and --yes)
     #[arg(long, value_name = "ID", requires = "node")]
     pub discard: Option<i64>,
@@ -140,9 +146,8 @@ pub struct RunArgs {
     /// Ship everything queued now, then exit (for cron)
     #[arg(long)]
     pub once: bool,
-    /// Changes per remote transaction
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
-    pub limit: i32,
+    #[command(flatten)]
+    pub batch: Batch,
 }
 
 #[derive(Debug, Args)]

@@ -21,7 +21,7 @@ pub fn run(args: DrainErrorsArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     let mut healthy = true;
     for node in nodes {
-        if let Err(err) = drain_node(node, args.to.as_deref(), args.limit) {
+        if let Err(err) = drain_node(node, args.to.as_deref(), args.batch.limit) {
             eprintln!("{err:#}");
             healthy = false;
         }

@@ -48,7 +48,7 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
             .iter()
             .map(|node| {
                 let stop = stop.clone();
-                scope.spawn(move || ship_node(node, args.limit, args.once, &stop))
+                scope.spawn(move || ship_node(node, args.batch.limit, args.once, &stop))
             })
             .collect();
         handles
