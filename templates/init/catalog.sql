@@ -60,11 +60,16 @@ create table if not exists repsync.sync_err_rec (
 );
 create index if not exists sync_err_rec_dest on repsync.sync_err_rec (dest, id);
 
--- On a receiving node: per origin, the last queue entry applied here.
+-- On a receiving node: per origin, what the last batch shipped here covered: the
+-- entries up to last_id that were committed in last_snapshot. Queue ids are handed
+-- out at insert but become visible at commit, so an id alone would also cover an
+-- entry of a transaction that committed after the batch was read.
 create table if not exists repsync.applied (
     origin text primary key,
-    last_id bigint not null
+    last_id bigint not null,
+    last_snapshot pg_snapshot
 );
+alter table repsync.applied add column if not exists last_snapshot pg_snapshot;
 
 revoke all on all tables in schema repsync from public;
 {%- if let Some(role) = peer_role %}

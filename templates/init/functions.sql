@@ -252,53 +252,57 @@ as {{ tag }}
            end
 {{ tag }};
 
--- On a receiving node: the last queue entry of each origin applied here. A batch
--- shipped again after a crash between the remote commit and the local delete is
--- recognised by it and not applied a second time.
-create or replace procedure repsync.mark_applied(p_origin text, p_last_id bigint)
+-- On a receiving node: what the last batch of each origin covered. A batch shipped
+-- again after a crash between the remote commit and the local delete is recognised
+-- by it and not applied a second time. Only the last batch can be in that state:
+-- the next drain of the destination starts after the local delete committed.
+drop procedure if exists repsync.mark_applied(text, bigint);
+create or replace procedure repsync.mark_applied(p_origin text, p_last_id bigint, p_snapshot pg_snapshot)
 language sql
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
-    insert into repsync.applied (origin, last_id) values (p_origin, p_last_id)
-        on conflict (origin) do update set last_id = greatest(repsync.applied.last_id, excluded.last_id);
+    insert into repsync.applied (origin, last_id, last_snapshot) values (p_origin, p_last_id, p_snapshot)
+        on conflict (origin) do update set last_id = excluded.last_id, last_snapshot = excluded.last_snapshot;
 {{ tag }};
 
-create or replace function repsync.applied_watermark(p_origin text)
-returns bigint language sql stable
+drop function if exists repsync.applied_watermark(text);
+create function repsync.applied_watermark(p_origin text, out last_id bigint, out last_snapshot text)
+language sql stable
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
-    select coalesce((select last_id from repsync.applied where origin = p_origin), 0)
+    select coalesce(max(a.last_id), 0), max(a.last_snapshot::text) from repsync.applied a where a.origin = p_origin
 {{ tag }};
 
 -- The watermark a peer holds for this node.
-create or replace function repsync.peer_watermark(p_dest text)
-returns bigint language plpgsql
+drop function if exists repsync.peer_watermark(text);
+create function repsync.peer_watermark(p_dest text, out last_id bigint, out last_snapshot pg_snapshot)
+language plpgsql
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
 declare
     v_conn text := 'repsync_' || p_dest;
-    v_query text := format('select repsync.applied_watermark(%L)', (select name from repsync.local_node));
-    v_last bigint;
+    v_query text := format('select * from repsync.applied_watermark(%L)', (select name from repsync.local_node));
 begin
     if not (v_conn = any (coalesce({{ dblink_schema }}.dblink_get_connections(), '{}'))) then
         perform {{ dblink_schema }}.dblink_connect(v_conn, v_conn);
     end if;
     begin
-        select w into v_last from {{ dblink_schema }}.dblink(v_conn, v_query) as t(w bigint);
+        select w, s::pg_snapshot into last_id, last_snapshot
+          from {{ dblink_schema }}.dblink(v_conn, v_query) as t(w bigint, s text);
     exception when others then
         -- A kept connection dies when the peer restarts: one more try on a new one.
         perform {{ dblink_schema }}.dblink_disconnect(v_conn);
         perform {{ dblink_schema }}.dblink_connect(v_conn, v_conn);
-        select w into v_last from {{ dblink_schema }}.dblink(v_conn, v_query) as t(w bigint);
+        select w, s::pg_snapshot into last_id, last_snapshot
+          from {{ dblink_schema }}.dblink(v_conn, v_query) as t(w bigint, s text);
     end;
-    return v_last;
 end
 {{ tag }};
 
 -- Replays the queue: per destination the oldest p_limit entries in one remote
 -- transaction, which also moves the peer's watermark for this node; local entries
--- go only once the remote commit returned, and entries at or below the peer's
--- watermark were applied already and just go. When the batch fails, the entries
+-- go only once the remote commit returned, and entries the peer's watermark
+-- covers were applied already and just go. When the batch fails, the entries
 -- are tried one by one so the ones before the failing entry land and the failing
 -- one is shown with its error.
 drop function if exists repsync.drain_errors(text, integer);
@@ -315,7 +319,8 @@ declare
     v_ids bigint[];
     v_sql text;
     v_entry record;
-    v_watermark bigint;
+    v_watermark record;
+    v_snapshot pg_snapshot;
 begin
     if p_limit is null or p_limit < 1 then
         raise exception 'repsync.drain_errors: p_limit must be at least 1, not %', p_limit;
@@ -337,20 +342,26 @@ begin
             error := 'another drain of this destination is running; nothing done';
         else
             begin
-                v_watermark := repsync.peer_watermark(v_dest);
+                select * into v_watermark from repsync.peer_watermark(v_dest);
                 -- A watermark beyond this node's own queue means this database is not
                 -- the one the peer got those changes from (restored from a backup,
                 -- re-created): deleting "applied" entries would lose changes.
-                if v_watermark > (select s.last_value from repsync.sync_err_rec_id_seq s) then
+                if v_watermark.last_id > (select s.last_value from repsync.sync_err_rec_id_seq s) then
                     raise exception '%', format(
                         'node "%s" has applied changes up to queue entry %s of node "%s", but this node''s queue has only reached %s; '
                         'if this database was restored or re-created, compare the nodes, then on node "%s" run: delete from repsync.applied where origin = %L',
-                        v_dest, v_watermark, v_origin, (select s.last_value from repsync.sync_err_rec_id_seq s), v_dest, v_origin);
+                        v_dest, v_watermark.last_id, v_origin, (select s.last_value from repsync.sync_err_rec_id_seq s), v_dest, v_origin);
                 end if;
-                delete from repsync.sync_err_rec e where e.dest = v_dest and e.id <= v_watermark;
+                -- Without a snapshot (a watermark written by an older repsync) nothing is
+                -- taken as applied: shipping the last batch again is harmless.
+                delete from repsync.sync_err_rec e
+                 where e.dest = v_dest and e.id <= v_watermark.last_id
+                   and pg_visible_in_snapshot(e.origin_xid, v_watermark.last_snapshot);
+                -- Taken before the batch is read, so every entry it shows is in the batch.
+                v_snapshot := pg_current_snapshot();
                 select b.ids, b.sql into v_ids, v_sql from repsync.batch(v_dest, p_limit) b;
                 if v_ids is not null then
-                    v_sql := v_sql || E'\n' || format('call repsync.mark_applied(%L, %s);', v_origin, v_ids[cardinality(v_ids)]);
+                    v_sql := v_sql || E'\n' || format('call repsync.mark_applied(%L, %s, %L);', v_origin, v_ids[cardinality(v_ids)], v_snapshot);
                     perform repsync.ship(v_dest, v_sql);
                     delete from repsync.sync_err_rec e where e.id = any (v_ids);
                     applied := cardinality(v_ids);
@@ -363,7 +374,7 @@ begin
                 loop
                     begin
                         v_sql := repsync.entry_call(v_entry.set_name, v_entry.op, v_entry.old_rows, v_entry.new_rows)
-                            || E'\n' || format('call repsync.mark_applied(%L, %s);', v_origin, v_entry.id);
+                            || E'\n' || format('call repsync.mark_applied(%L, %s, %L);', v_origin, v_entry.id, v_snapshot);
                         perform repsync.ship(v_dest, v_sql);
                         delete from repsync.sync_err_rec e where e.id = v_entry.id;
                         applied := applied + 1;
