@@ -63,6 +63,7 @@ fn the_shipper_wakes_on_notify_and_stops_on_sigterm() {
     let shipper = nodes.start_shipper(&[]);
     nodes.sql("a", "insert into t values (1, 'from a', 1)");
     nodes.sql("b", "insert into t values (2, 'from b', 2)");
+    nodes.wait_for("c", "select count(*) from t where id = 1", "1");
     nodes.sql("c", "update t set v = 'from c' where id = 1");
     for n in ["a", "b", "c"] {
         nodes.wait_for(

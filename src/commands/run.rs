@@ -23,6 +23,11 @@ pub const SHIPPER_APPLICATION_NAME: &str = "repsync run";
 /// Capture triggers NOTIFY only when a queue was empty, so a change committed while
 /// a batch was in flight is found by this poll.
 const POLL: Duration = Duration::from_millis(100);
+/// Once a queue is empty, the next round starts no sooner than this after the last
+/// one began: under a stream of small transactions, batches then carry many of them
+/// instead of one each, and the per-batch work (two commits, a round trip) stops
+/// competing with the writers. It bounds the lag this adds.
+const MIN_ROUND: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -140,7 +145,10 @@ fn ship_connected(
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
+        let round_started = Instant::now();
+        // Something is left to ship; a full batch means a backlog to catch up on.
         let mut more = false;
+        let mut full = false;
         for dest in peers {
             let d = state.entry(dest.clone()).or_default();
             if d.retry_at.is_some_and(|at| Instant::now() < at) {
@@ -193,6 +201,7 @@ fn ship_connected(
                     d.backoff = Duration::ZERO;
                     d.retry_at = None;
                     more |= remaining > 0;
+                    full |= i64::from(applied) >= i64::from(limit);
                 }
             }
         }
@@ -210,12 +219,20 @@ fn ship_connected(
                 failing.join("; ")
             );
         }
+        if once || full {
+            continue;
+        }
+        sleep_unless_stopped(MIN_ROUND.saturating_sub(round_started.elapsed()), stop);
         if more {
             continue;
         }
-        // Wait for a capture trigger's NOTIFY, or poll.
+        // Wait for a capture trigger's NOTIFY (one may have come meanwhile), or poll.
         let mut notifications = client.notifications();
-        let woke = notifications.timeout_iter(POLL).next()?.is_some();
+        let mut woke = notifications.iter().next()?.is_some();
+        if !woke {
+            let wait = POLL.saturating_sub(round_started.elapsed());
+            woke = notifications.timeout_iter(wait).next()?.is_some();
+        }
         if woke {
             while notifications.iter().next()?.is_some() {}
         }

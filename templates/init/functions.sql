@@ -100,7 +100,9 @@ begin
              group by r.dest
              order by r.dest
         loop
-            if exists (select from repsync.sync_err_rec e where e.dest = v_dest.dest) then
+            -- The first entry by the (dest, id) index: an EXISTS may be planned as a
+            -- scan through other destinations' entries and dead ones.
+            if (select e.id from repsync.sync_err_rec e where e.dest = v_dest.dest order by e.dest, e.id limit 1) is not null then
                 if v_dest.must_fail then
                     raise exception 'repsync: node "%" has queued changes that this transaction would overtake', v_dest.dest
                         using hint = 'run "repsync drain-errors --to ' || v_dest.dest || '" first';
@@ -328,7 +330,7 @@ begin
     for v_dest in
         select p.name from repsync.peer p
          where (p_dest is null or p.name = p_dest)
-           and exists (select from repsync.sync_err_rec e where e.dest = p.name)
+           and (select e.id from repsync.sync_err_rec e where e.dest = p.name order by e.dest, e.id limit 1) is not null
          order by 1
     loop
         dest := v_dest;

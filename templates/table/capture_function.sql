@@ -33,9 +33,10 @@ begin
         return null;
     end if;
     -- A NOTIFY serialises committing transactions, so the shipper is woken only
-    -- when its queue was empty; while there is a backlog it is busy anyway.
-    v_wake := not exists (select from repsync.sync_err_rec e
-                           where e.dest = any (array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]));
+    -- when a queue was empty; while there is a backlog it is busy anyway. Each
+    -- probe is the first entry by the (dest, id) index.
+    v_wake := {% for d in dests %}{% if !loop.first %}
+        or {% endif %}(select e.id from repsync.sync_err_rec e where e.dest = {{ d }} order by e.dest, e.id limit 1) is null{% endfor %};
     insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
     select d.dest, {{ set_name }}, case when TG_OP = 'TRUNCATE' then 'T' else 'K' end, v_keys, pg_current_xact_id()
       from unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest);
