@@ -65,6 +65,7 @@ pub struct CaptureFunction<'a> {
     pub columns: &'a [Ident],
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
+    pub idle_lock: [i32; 2],
     pub tag: &'static str,
 }
 

@@ -88,6 +88,40 @@ fn the_shipper_wakes_on_notify_and_stops_on_sigterm() {
     );
 }
 
+/// An idle shipper holds the idle lock, so a writer notifies; while no shipper
+/// waits, writers do not notify (a NOTIFY serialises commits).
+#[test]
+fn writers_notify_only_a_waiting_shipper() {
+    let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    let mut listener = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    listener.batch_execute("listen repsync").unwrap();
+    let notified = |listener: &mut postgres::Client| {
+        use fallible_iterator::FallibleIterator;
+        let mut n = listener.notifications();
+        n.timeout_iter(Duration::from_millis(500))
+            .next()
+            .unwrap()
+            .is_some()
+    };
+    nodes.sql("a", "insert into t values (1, 'no shipper', 1)");
+    assert!(!notified(&mut listener), "notified with no shipper waiting");
+    let shipper = nodes.start_shipper(&[]);
+    nodes.wait_for("b", "select count(*) from t", "1");
+    nodes.wait_for(
+        "a",
+        "select count(*) from pg_locks l join pg_stat_activity a using (pid) \
+          where l.locktype = 'advisory' and l.granted and a.application_name = 'repsync run'",
+        "1",
+    );
+    nodes.sql("a", "insert into t values (2, 'shipper waits', 2)");
+    assert!(
+        notified(&mut listener),
+        "a waiting shipper was not notified"
+    );
+    nodes.wait_for("b", "select count(*) from t", "2");
+    assert_eq!(shipper.terminate(), 0);
+}
+
 #[test]
 fn a_rolled_back_transaction_is_never_queued() {
     let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);

@@ -70,6 +70,7 @@ impl Table {
             columns: &self.columns,
             key: &self.key,
             filter: self.filter.as_ref(),
+            idle_lock: repsync::commands::run::IDLE_LOCK,
             tag: render::tag(),
         })
     }

@@ -456,6 +456,7 @@ fn install_sql(
             columns,
             key,
             filter,
+            idle_lock: super::run::IDLE_LOCK,
             tag: render::tag(),
         }));
         sql.push_str(&render(&render::CaptureTriggers {

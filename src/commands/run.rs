@@ -29,6 +29,9 @@ const POLL: Duration = Duration::from_millis(100);
 /// competing with the writers. It bounds the lag this adds.
 const MIN_ROUND: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The advisory lock a shipper holds while it waits for a NOTIFY; capture triggers
+/// notify only when they cannot get it shared ("repsync", "idle").
+pub const IDLE_LOCK: [i32; 2] = [0x7265_7073, 0x6964_6c65];
 
 pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
@@ -141,6 +144,8 @@ fn ship_connected(
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     let mut state: HashMap<String, Destination> = HashMap::new();
+    // Whether this session holds IDLE_LOCK, i.e. writers wake it with a NOTIFY.
+    let mut waiting = false;
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
@@ -222,11 +227,21 @@ fn ship_connected(
         if once || full {
             continue;
         }
+        if more && waiting {
+            set_waiting(&mut client, false)?;
+            waiting = false;
+        }
         sleep_unless_stopped(MIN_ROUND.saturating_sub(round_started.elapsed()), stop);
         if more {
             continue;
         }
-        // Wait for a capture trigger's NOTIFY (one may have come meanwhile), or poll.
+        if !waiting {
+            // Writers holding the lock shared have changes in flight: stay awake.
+            // Once held, one more round finds what committed before it was taken.
+            waiting = set_waiting(&mut client, true)?;
+            continue;
+        }
+        // Wait for a capture trigger's NOTIFY, or poll.
         let mut notifications = client.notifications();
         let mut woke = notifications.iter().next()?.is_some();
         if !woke {
@@ -235,8 +250,22 @@ fn ship_connected(
         }
         if woke {
             while notifications.iter().next()?.is_some() {}
+            drop(notifications);
+            set_waiting(&mut client, false)?;
+            waiting = false;
         }
     }
+}
+
+/// Takes (true) or releases (false) IDLE_LOCK; false when it could not be taken.
+fn set_waiting(client: &mut Client, wait: bool) -> anyhow::Result<bool> {
+    let sql = if wait {
+        "select pg_try_advisory_lock($1, $2)"
+    } else {
+        "select pg_advisory_unlock($1, $2)"
+    };
+    let row = client.query_one(sql, &[&IDLE_LOCK[0], &IDLE_LOCK[1]])?;
+    Ok(wait && row.get::<_, bool>(0))
 }
 
 fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
