@@ -29,6 +29,8 @@ pub enum Command {
     Run(RunArgs),
     /// Show nodes, replicated tables, queues and errors
     Status(StatusArgs),
+    /// Compare a replicated table on every node that has it; exit 1 when they differ
+    Verify(VerifyArgs),
     /// Remove everything repsync installed, on every node
     Uninstall(UninstallArgs),
     /// Start three throwaway local nodes, replicate between them, clean up
@@ -153,6 +155,15 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print JSON for programs instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The table, as given to add-table (schema.table, or table in public)
+    pub table: String,
+    /// Print JSON for programs instead of text
     #[arg(long)]
     pub json: bool,
 }

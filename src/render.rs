@@ -170,3 +170,23 @@ pub struct CurrentRows<'a> {
     pub filter: Option<&'a RowFilter>,
     pub tag: &'static str,
 }
+
+#[derive(Template)]
+#[template(path = "verify/buckets.sql", escape = "none")]
+pub struct VerifyBuckets<'a> {
+    pub table: &'a QualifiedName,
+    pub key: &'a [Ident],
+    pub columns: &'a [Ident],
+    pub filter: Option<&'a RowFilter>,
+    pub mask: u32,
+}
+
+#[derive(Template)]
+#[template(path = "verify/rows.sql", escape = "none")]
+pub struct VerifyRows<'a> {
+    pub table: &'a QualifiedName,
+    pub key: &'a [Ident],
+    pub columns: &'a [Ident],
+    pub filter: Option<&'a RowFilter>,
+    pub mask: u32,
+}

@@ -411,3 +411,55 @@ fn newline_in_a_name_stays_inside_the_sql() {
     nodes.sql("a", &format!("insert into {table} values (7)"));
     assert_eq!(nodes.sql("b", &format!("select id from {table}")), "7");
 }
+
+#[test]
+fn verify_queries_run_on_postgres() {
+    for (name, t) in [("plain", plain()), ("hostile", hostile())] {
+        let buckets = render(&render::VerifyBuckets {
+            table: &t.name,
+            key: &t.key,
+            columns: &t.columns,
+            filter: t.filter.as_ref(),
+            mask: 4095,
+        });
+        insta::assert_snapshot!(format!("verify_buckets_{name}"), buckets);
+        let rows = render(&render::VerifyRows {
+            table: &t.name,
+            key: &t.key,
+            columns: &t.columns,
+            filter: t.filter.as_ref(),
+            mask: 4095,
+        });
+        insta::assert_snapshot!(format!("verify_rows_{name}"), rows);
+    }
+    let nodes = common::start_nodes(1);
+    nodes.sql("a", HOSTILE_DDL);
+    nodes.sql(
+        "a",
+        r#"insert into "Odd $$ ""x"""."T, {x}" values ('k', 1, 'in', null), ('k', -1, 'filtered out', null)"#,
+    );
+    let t = hostile();
+    let mut client = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    let buckets = render(&render::VerifyBuckets {
+        table: &t.name,
+        key: &t.key,
+        columns: &t.columns,
+        filter: t.filter.as_ref(),
+        mask: 4095,
+    });
+    let summary = client.query(buckets.as_str(), &[]).unwrap();
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0].get::<_, i64>("rows"), 1);
+    let bucket: i32 = summary[0].get("bucket");
+    let rows = render(&render::VerifyRows {
+        table: &t.name,
+        key: &t.key,
+        columns: &t.columns,
+        filter: t.filter.as_ref(),
+        mask: 4095,
+    });
+    let found = client.query(rows.as_str(), &[&vec![bucket]]).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].get::<_, String>("key"), "(k,1)");
+    assert_eq!(found[0].get::<_, String>("row"), "(k,1,in,)");
+}

@@ -17,6 +17,7 @@ pub mod remove_table;
 pub mod run;
 pub mod status;
 pub mod uninstall;
+pub mod verify;
 
 pub struct Context {
     pub config_path: Option<PathBuf>,
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::DrainErrors(args) => drain_errors::run(args, &ctx),
         Command::Run(args) => run::run(args, &ctx),
         Command::Status(args) => status::run(args, &ctx),
+        Command::Verify(args) => verify::run(args, &ctx),
         Command::Uninstall(args) => uninstall::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
     }

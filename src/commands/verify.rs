@@ -1,0 +1,319 @@
+//! `repsync verify TABLE`: compares a replicated table on every node that has it,
+//! without pulling the table into repsync. Each node sums a hash of every row's
+//! text per bucket of keys, in one scan, all nodes at once; only the buckets whose
+//! count or sum differ are read back, row by row, to name the keys that differ.
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Context, connect_all};
+use crate::catalog;
+use crate::cli::VerifyArgs;
+use crate::config::Node;
+use crate::error::{Unhealthy, usage};
+use crate::render::{self, render};
+use crate::sql::{Ident, QualifiedName, RowFilter};
+
+use super::add_table::set_name;
+
+/// Buckets of keys (a power of two): about 250 rows each in a 1M-row table, so a
+/// single differing row costs reading back a few hundred rows.
+const BUCKETS: u32 = 4096;
+/// Differing keys printed in text output (JSON lists them all).
+const SHOWN: usize = 20;
+/// Differing buckets read back row by row; beyond this the nodes differ so much
+/// that listing every key would pull the tables into repsync.
+const READ_BACK: usize = 256;
+/// Row text must not depend on a node's settings.
+const SESSION: &str = "set timezone = 'UTC'; set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'; \
+     set extra_float_digits = 1; set bytea_output = 'hex'; set max_parallel_workers_per_gather = 0";
+
+/// One node's copy of the table.
+struct Copy {
+    node: String,
+    table: QualifiedName,
+    key: Vec<Ident>,
+    columns: Vec<Ident>,
+    filter: Option<RowFilter>,
+}
+
+#[derive(serde::Serialize)]
+struct NodeRows {
+    node: String,
+    table: String,
+    rows: i64,
+}
+
+#[derive(serde::Serialize)]
+struct Difference {
+    key: String,
+    /// Per node, the row's text, or null where the key is missing.
+    rows: BTreeMap<String, Option<String>>,
+}
+
+#[derive(serde::Serialize)]
+struct Report {
+    table: String,
+    identical: bool,
+    nodes: Vec<NodeRows>,
+    differences: Vec<Difference>,
+    /// Buckets of keys (of BUCKETS) that differ but were not read back.
+    unlisted_buckets: usize,
+}
+
+pub fn run(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let source = QualifiedName::parse(&args.table)?;
+    let set = set_name(&source);
+    let all: Vec<&Node> = config.nodes.iter().collect();
+    let mut conns = connect_all(&all)?;
+    let mut copies = Vec::new();
+    let mut used = Vec::new();
+    for conn in conns.iter_mut() {
+        if !catalog::node_state(&mut conn.client)?.installed {
+            continue;
+        }
+        let Some(t) = catalog::replicated_tables(&mut conn.client)?
+            .into_iter()
+            .find(|t| t.set_name == set)
+        else {
+            continue;
+        };
+        let node = conn.node.name.to_string();
+        let table = t.local_name()?;
+        let columns_now = catalog::table_columns(&mut conn.client, &table)?.ok_or_else(|| {
+            usage(format!(
+                "node {node}: table {} is replicated but does not exist; run `repsync status` to see what is missing",
+                table.plain()
+            ))
+        })?;
+        let key: Vec<Ident> = catalog::key_columns(&columns_now)
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let options: serde_json::Value = serde_json::from_str(&t.options)?;
+        let columns = options["columns"]
+            .as_array()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "node {node}: the options add-table stored for {} list no columns; run add-table again",
+                    table.plain()
+                )
+            })?
+            .iter()
+            .map(|c| Ident::new(c.as_str().unwrap_or_default().to_string()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let filter = options["row_filter"]
+            .as_str()
+            .map(RowFilter::parse)
+            .transpose()?;
+        copies.push(Copy {
+            node,
+            table,
+            key,
+            columns,
+            filter,
+        });
+        used.push(conn);
+    }
+    let Some(first) = copies.first() else {
+        return Err(usage(format!(
+            "table {} is not replicated on any node; `repsync status` lists the replicated tables",
+            source.plain()
+        )));
+    };
+    if copies.len() < 2 {
+        return Err(usage(format!(
+            "table {} is replicated on node {} only: nothing to compare it with",
+            source.plain(),
+            first.node
+        )));
+    }
+    for c in &copies[1..] {
+        if c.key != first.key {
+            return Err(usage(format!(
+                "table {}: the primary key is ({}) on node {} but ({}) on node {}; the nodes cannot be compared row by row",
+                source.plain(),
+                names(&first.key),
+                first.node,
+                names(&c.key),
+                c.node
+            )));
+        }
+    }
+
+    // Pass 1, every node at once: count and hash sum per bucket.
+    let summaries: Vec<anyhow::Result<BTreeMap<i32, (i64, String)>>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = used
+                .iter_mut()
+                .zip(&copies)
+                .map(|(conn, copy)| {
+                    scope.spawn(move || {
+                        let sql = render(&render::VerifyBuckets {
+                            table: &copy.table,
+                            key: &copy.key,
+                            columns: &copy.columns,
+                            filter: copy.filter.as_ref(),
+                            mask: BUCKETS - 1,
+                        });
+                        conn.client.batch_execute(SESSION)?;
+                        let rows = conn.client.query(sql.as_str(), &[]).map_err(|e| {
+                            anyhow::anyhow!(
+                                "node {}: reading {}: {e}",
+                                copy.node,
+                                copy.table.plain()
+                            )
+                        })?;
+                        Ok(rows
+                            .iter()
+                            .map(|r| {
+                                (
+                                    r.get::<_, i32>(0),
+                                    (r.get::<_, i64>(1), r.get::<_, String>(2)),
+                                )
+                            })
+                            .collect())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("verify thread"))
+                .collect()
+        });
+    let summaries = summaries.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let buckets: BTreeSet<i32> = summaries.iter().flat_map(|s| s.keys().copied()).collect();
+    let differing: Vec<i32> = buckets
+        .into_iter()
+        .filter(|b| {
+            let first = summaries[0].get(b);
+            summaries[1..].iter().any(|s| s.get(b) != first)
+        })
+        .collect();
+
+    // Pass 2, only where buckets differ: the rows, to name the keys.
+    let mut differences = Vec::new();
+    let unread: Vec<i32> = differing.iter().skip(READ_BACK).copied().collect();
+    let differing: Vec<i32> = differing.into_iter().take(READ_BACK).collect();
+    if !differing.is_empty() {
+        let mut by_key: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
+        for (conn, copy) in used.iter_mut().zip(&copies) {
+            let sql = render(&render::VerifyRows {
+                table: &copy.table,
+                key: &copy.key,
+                columns: &copy.columns,
+                filter: copy.filter.as_ref(),
+                mask: BUCKETS - 1,
+            });
+            for row in conn.client.query(sql.as_str(), &[&differing])? {
+                by_key
+                    .entry(row.get(0))
+                    .or_default()
+                    .insert(copy.node.clone(), Some(row.get(1)));
+            }
+        }
+        for (key, mut rows) in by_key {
+            for copy in &copies {
+                rows.entry(copy.node.clone()).or_insert(None);
+            }
+            let first = rows.values().next().cloned();
+            if rows.values().any(|r| Some(r.clone()) != first) {
+                differences.push(Difference { key, rows });
+            }
+        }
+    }
+
+    let report = Report {
+        table: source.plain(),
+        identical: differences.is_empty() && unread.is_empty(),
+        unlisted_buckets: unread.len(),
+        nodes: copies
+            .iter()
+            .zip(&summaries)
+            .map(|(c, s)| NodeRows {
+                node: c.node.clone(),
+                table: c.table.plain(),
+                rows: s.values().map(|(n, _)| n).sum(),
+            })
+            .collect(),
+        differences,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    if report.identical {
+        Ok(())
+    } else {
+        Err(Unhealthy.into())
+    }
+}
+
+fn names(idents: &[Ident]) -> String {
+    idents
+        .iter()
+        .map(|i| i.as_str().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_text(report: &Report) {
+    let counts: Vec<String> = report
+        .nodes
+        .iter()
+        .map(|n| format!("{} rows on {}", n.rows, n.node))
+        .collect();
+    println!("table {}: {}", report.table, counts.join(", "));
+    if report.identical {
+        println!("identical on {} nodes", report.nodes.len());
+        return;
+    }
+    println!(
+        "{}{} key(s) differ:",
+        if report.unlisted_buckets > 0 {
+            "at least "
+        } else {
+            ""
+        },
+        report.differences.len()
+    );
+    for d in report.differences.iter().take(SHOWN) {
+        let missing: Vec<&str> = d
+            .rows
+            .iter()
+            .filter(|(_, r)| r.is_none())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut versions: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (node, row) in &d.rows {
+            if let Some(row) = row {
+                versions
+                    .entry(row.as_str())
+                    .or_default()
+                    .push(node.as_str());
+            }
+        }
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing on {}", missing.join(", ")));
+        }
+        if versions.len() > 1 || !missing.is_empty() {
+            for (row, nodes) in &versions {
+                parts.push(format!("on {}: {row}", nodes.join(", ")));
+            }
+        }
+        println!("  key {}: {}", d.key, parts.join("; "));
+    }
+    if report.differences.len() > SHOWN {
+        println!(
+            "  ... and {} more (--json lists them all)",
+            report.differences.len() - SHOWN
+        );
+    }
+    if report.unlisted_buckets > 0 {
+        println!(
+            "  and more keys in {} other bucket(s) of about 1/{BUCKETS} of the table each, not listed: the nodes differ too much to list every key",
+            report.unlisted_buckets
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! `repsync verify`: identical nodes exit 0; a missing, an extra and a changed row
+//! are each named with their key, and exit 1.
+mod common;
+
+fn setup(create: &str, add_table: &[&str]) -> common::Nodes {
+    let nodes = common::start_nodes(3);
+    for name in ["a", "b", "c"] {
+        nodes.sql(name, create);
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(add_table);
+    nodes
+}
+
+#[test]
+fn identical_nodes_then_each_kind_of_difference() {
+    let nodes = setup(
+        "create table t (id int, \"Tag\" text, v text, f float8, at timestamptz, primary key (id, \"Tag\"))",
+        &["add-table", "t", "--from", "a", "--to", "b,c"],
+    );
+    nodes.sql(
+        "a",
+        "insert into t select g, 'k', 'v' || g, g / 3.0, '2026-01-01 00:00+00'::timestamptz + g * interval '1 minute' from generate_series(1, 20000) g",
+    );
+    // Nodes in different time zones still print the same rows.
+    nodes.sql("c", "alter database postgres set timezone = 'Asia/Kolkata'");
+    let out = nodes.repsync_ok(&["verify", "t"]);
+    assert!(out.contains("identical on 3 nodes"), "{out}");
+    assert!(out.contains("20000 rows on a"), "{out}");
+
+    // b and c only receive, so changing them by hand is not replicated.
+    nodes.sql("b", "update t set v = 'changed' where id = 17");
+    nodes.sql("c", "delete from t where id = 4242");
+    nodes.sql("c", "insert into t values (99999, 'k', 'extra', 0, now())");
+    nodes.sql("b", "update t set f = f + 1e-12 where id = 300");
+    let (code, out, err) = nodes.repsync(&["verify", "t"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("4 key(s) differ"), "{out}");
+    assert!(out.contains("key (17,k): on b: (17,k,changed,"), "{out}");
+    assert!(out.contains("on a, c: (17,k,v17,"), "{out}");
+    assert!(out.contains("key (4242,k): missing on c"), "{out}");
+    assert!(out.contains("key (99999,k): missing on a, b"), "{out}");
+    assert!(out.contains("key (300,k)"), "{out}");
+
+    let (code, json, _) = nodes.repsync(&["verify", "t", "--json"]);
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["identical"], false);
+    let keys: Vec<&str> = report["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["(17,k)", "(300,k)", "(4242,k)", "(99999,k)"]);
+    assert_eq!(
+        report["differences"][2]["rows"]["c"],
+        serde_json::Value::Null
+    );
+    assert_eq!(report["nodes"][2]["rows"], 20000);
+}
+
+#[test]
+fn only_replicated_columns_and_filtered_rows_are_compared() {
+    let nodes = setup(
+        "create table t (id int primary key, v text, local_note text)",
+        &[
+            "add-table",
+            "t",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--columns",
+            "id,v",
+            "--where",
+            "id > 0",
+        ],
+    );
+    nodes.sql(
+        "a",
+        "insert into t select g, 'v', 'a only' from generate_series(-5, 50) g",
+    );
+    nodes.sql("b", "update t set local_note = 'b only'");
+    nodes.sql(
+        "b",
+        "insert into t values (-100, 'outside the filter', null)",
+    );
+    let out = nodes.repsync_ok(&["verify", "t"]);
+    assert!(out.contains("identical on 2 nodes"), "{out}");
+    nodes.sql("b", "update t set v = 'x' where id = 50");
+    let (code, out, _) = nodes.repsync(&["verify", "t"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("key (50): on a: (50,v); on b: (50,x)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_unknown_table_is_a_usage_error() {
+    let nodes = setup(
+        "create table t (id int primary key)",
+        &["add-table", "t", "--from", "a", "--to", "b"],
+    );
+    let (code, _, err) = nodes.repsync(&["verify", "nosuch"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not replicated on any node"), "{err}");
+}
