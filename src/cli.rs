@@ -31,6 +31,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Compare a replicated table on every node that has it; exit 1 when they differ
     Verify(VerifyArgs),
+    /// Make a replicated table on the other nodes match one node's
+    Repair(RepairArgs),
     /// Remove everything repsync installed, on every node
     Uninstall(UninstallArgs),
     /// Start three throwaway local nodes, replicate between them, clean up
@@ -166,6 +168,19 @@ pub struct VerifyArgs {
     /// Print JSON for programs instead of text
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The table, as given to add-table (schema.table, or table in public)
+    pub table: String,
+    /// The node whose rows are right
+    #[arg(long, value_name = "NODE")]
+    pub from: String,
+    #[command(flatten)]
+    pub confirm: Confirm,
+    #[command(flatten)]
+    pub dry_run: DryRun,
 }
 
 #[derive(Debug, Args)]

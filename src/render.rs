@@ -190,3 +190,31 @@ pub struct VerifyRows<'a> {
     pub filter: Option<&'a RowFilter>,
     pub mask: u32,
 }
+
+#[derive(Template)]
+#[template(path = "verify/repair_rows.sql", escape = "none")]
+pub struct RepairRows<'a> {
+    pub table: &'a QualifiedName,
+    pub key: &'a [Ident],
+    pub columns: &'a [Ident],
+    pub filter: Option<&'a RowFilter>,
+    pub mask: u32,
+}
+
+#[derive(Template)]
+#[template(path = "verify/repair_delete.sql", escape = "none")]
+pub struct RepairDelete<'a> {
+    pub table: &'a QualifiedName,
+    pub key: &'a [Ident],
+    pub filter: Option<&'a RowFilter>,
+    pub mask: u32,
+}
+
+#[derive(Template)]
+#[template(path = "verify/repair_upsert.sql", escape = "none")]
+pub struct RepairUpsert<'a> {
+    pub table: &'a QualifiedName,
+    pub key: &'a [Ident],
+    pub columns: &'a [Ident],
+    pub non_key: &'a [Ident],
+}

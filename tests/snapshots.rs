@@ -462,4 +462,39 @@ fn verify_queries_run_on_postgres() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].get::<_, String>("key"), "(k,1)");
     assert_eq!(found[0].get::<_, String>("row"), "(k,1,in,)");
+
+    // Repair's statements, on the same table: copy the bucket onto itself.
+    let non_key = t.non_key();
+    let repair_rows = render(&render::RepairRows {
+        table: &t.name,
+        key: &t.key,
+        columns: &t.columns,
+        filter: t.filter.as_ref(),
+        mask: 4095,
+    });
+    let delete = render(&render::RepairDelete {
+        table: &t.name,
+        key: &t.key,
+        filter: t.filter.as_ref(),
+        mask: 4095,
+    });
+    let upsert = render(&render::RepairUpsert {
+        table: &t.name,
+        key: &t.key,
+        columns: &t.columns,
+        non_key: &non_key,
+    });
+    insta::assert_snapshot!("repair_rows_hostile", repair_rows);
+    insta::assert_snapshot!("repair_delete_hostile", delete);
+    insta::assert_snapshot!("repair_upsert_hostile", upsert);
+    let json: String = client
+        .query_one(repair_rows.as_str(), &[&vec![bucket]])
+        .unwrap()
+        .get(0);
+    assert!(json.contains(r#""k 1":"k""#), "{json}");
+    let deleted = client
+        .execute(delete.as_str(), &[&vec![bucket], &json])
+        .unwrap();
+    assert_eq!(deleted, 0);
+    assert_eq!(client.execute(upsert.as_str(), &[&json]).unwrap(), 1);
 }

@@ -107,3 +107,88 @@ fn an_unknown_table_is_a_usage_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not replicated on any node"), "{err}");
 }
+
+#[test]
+fn repair_makes_the_other_nodes_match_without_echo() {
+    // Multi-master: a repair written on b must not travel on to a or c.
+    let nodes = setup(
+        "create table t (id int primary key, v text)",
+        &["add-table", "t"],
+    );
+    nodes.sql(
+        "a",
+        "insert into t select g, 'v' || g from generate_series(1, 5000) g",
+    );
+    for n in ["b", "c"] {
+        nodes.wait_for(n, "select count(*) from t", "5000");
+    }
+    let by_hand = "set repsync.origin = 'by hand';";
+    nodes.sql(
+        "b",
+        &format!("{by_hand} update t set v = 'wrong' where id = 7"),
+    );
+    nodes.sql("b", &format!("{by_hand} delete from t where id = 8"));
+    nodes.sql(
+        "c",
+        &format!("{by_hand} insert into t values (9001, 'extra')"),
+    );
+    let (code, _, _) = nodes.repsync(&["verify", "t"]);
+    assert_eq!(code, 1);
+
+    let dry = nodes.repsync_ok(&["repair", "t", "--from", "a", "--dry-run"]);
+    assert!(dry.contains("on conflict (\"id\")"), "{dry}");
+    assert_eq!(nodes.sql("b", "select v from t where id = 7"), "wrong");
+
+    let (code, _, err) = nodes.repsync(&["repair", "t", "--from", "zz", "--yes"]);
+    assert_eq!(code, 2, "{err}");
+
+    let out = nodes.repsync_ok(&["repair", "t", "--from", "a", "--yes"]);
+    assert!(out.contains("identical on 3 nodes"), "{out}");
+    assert_eq!(nodes.sql("b", "select v from t where id = 7"), "v7");
+    assert_eq!(nodes.sql("b", "select count(*) from t where id = 8"), "1");
+    assert_eq!(
+        nodes.sql("c", "select count(*) from t where id = 9001"),
+        "0"
+    );
+    // Nothing was queued or sent on: the repair sessions are replication sessions.
+    for n in ["a", "b", "c"] {
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.sync_err_rec"),
+            "0",
+            "node {n}"
+        );
+    }
+    nodes.repsync_ok(&["verify", "t"]);
+    let out = nodes.repsync_ok(&["repair", "t", "--from", "b", "--yes"]);
+    assert!(out.contains("nothing to repair"), "{out}");
+}
+
+#[test]
+fn repair_keeps_columns_that_are_not_replicated() {
+    let nodes = setup(
+        "create table t (id int primary key, v text, local_note text)",
+        &[
+            "add-table",
+            "t",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--columns",
+            "id,v",
+        ],
+    );
+    nodes.sql(
+        "a",
+        "insert into t select g, 'v', null from generate_series(1, 100) g",
+    );
+    nodes.sql(
+        "b",
+        "update t set local_note = 'kept', v = 'wrong' where id = 5",
+    );
+    nodes.repsync_ok(&["repair", "t", "--from", "a", "--yes"]);
+    assert_eq!(
+        nodes.sql("b", "select v || ',' || local_note from t where id = 5"),
+        "v,kept"
+    );
+}

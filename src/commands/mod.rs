@@ -14,6 +14,7 @@ pub mod demo;
 pub mod drain_errors;
 pub mod init;
 pub mod remove_table;
+pub mod repair;
 pub mod run;
 pub mod status;
 pub mod uninstall;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args, &ctx),
         Command::Status(args) => status::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
+        Command::Repair(args) => repair::run(args, &ctx),
         Command::Uninstall(args) => uninstall::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
     }

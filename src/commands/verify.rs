@@ -4,7 +4,7 @@
 //! count or sum differ are read back, row by row, to name the keys that differ.
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Context, connect_all};
+use super::{Connected, Context, connect_all};
 use crate::catalog;
 use crate::cli::VerifyArgs;
 use crate::config::Node;
@@ -16,23 +16,23 @@ use super::add_table::set_name;
 
 /// Buckets of keys (a power of two): about 250 rows each in a 1M-row table, so a
 /// single differing row costs reading back a few hundred rows.
-const BUCKETS: u32 = 4096;
+pub(super) const BUCKETS: u32 = 4096;
 /// Differing keys printed in text output (JSON lists them all).
 const SHOWN: usize = 20;
 /// Differing buckets read back row by row; beyond this the nodes differ so much
 /// that listing every key would pull the tables into repsync.
-const READ_BACK: usize = 256;
+pub(super) const READ_BACK: usize = 256;
 /// Row text must not depend on a node's settings.
 const SESSION: &str = "set timezone = 'UTC'; set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'; \
      set extra_float_digits = 1; set bytea_output = 'hex'; set max_parallel_workers_per_gather = 0";
 
 /// One node's copy of the table.
-struct Copy {
-    node: String,
-    table: QualifiedName,
-    key: Vec<Ident>,
-    columns: Vec<Ident>,
-    filter: Option<RowFilter>,
+pub(super) struct Copy {
+    pub node: String,
+    pub table: QualifiedName,
+    pub key: Vec<Ident>,
+    pub columns: Vec<Ident>,
+    pub filter: Option<RowFilter>,
 }
 
 #[derive(serde::Serialize)]
@@ -62,133 +62,10 @@ struct Report {
 pub fn run(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let source = QualifiedName::parse(&args.table)?;
-    let set = set_name(&source);
     let all: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&all)?;
-    let mut copies = Vec::new();
-    let mut used = Vec::new();
-    for conn in conns.iter_mut() {
-        if !catalog::node_state(&mut conn.client)?.installed {
-            continue;
-        }
-        let Some(t) = catalog::replicated_tables(&mut conn.client)?
-            .into_iter()
-            .find(|t| t.set_name == set)
-        else {
-            continue;
-        };
-        let node = conn.node.name.to_string();
-        let table = t.local_name()?;
-        let columns_now = catalog::table_columns(&mut conn.client, &table)?.ok_or_else(|| {
-            usage(format!(
-                "node {node}: table {} is replicated but does not exist; run `repsync status` to see what is missing",
-                table.plain()
-            ))
-        })?;
-        let key: Vec<Ident> = catalog::key_columns(&columns_now)
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        let options: serde_json::Value = serde_json::from_str(&t.options)?;
-        let columns = options["columns"]
-            .as_array()
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "node {node}: the options add-table stored for {} list no columns; run add-table again",
-                    table.plain()
-                )
-            })?
-            .iter()
-            .map(|c| Ident::new(c.as_str().unwrap_or_default().to_string()))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let filter = options["row_filter"]
-            .as_str()
-            .map(RowFilter::parse)
-            .transpose()?;
-        copies.push(Copy {
-            node,
-            table,
-            key,
-            columns,
-            filter,
-        });
-        used.push(conn);
-    }
-    let Some(first) = copies.first() else {
-        return Err(usage(format!(
-            "table {} is not replicated on any node; `repsync status` lists the replicated tables",
-            source.plain()
-        )));
-    };
-    if copies.len() < 2 {
-        return Err(usage(format!(
-            "table {} is replicated on node {} only: nothing to compare it with",
-            source.plain(),
-            first.node
-        )));
-    }
-    for c in &copies[1..] {
-        if c.key != first.key {
-            return Err(usage(format!(
-                "table {}: the primary key is ({}) on node {} but ({}) on node {}; the nodes cannot be compared row by row",
-                source.plain(),
-                names(&first.key),
-                first.node,
-                names(&c.key),
-                c.node
-            )));
-        }
-    }
-
-    // Pass 1, every node at once: count and hash sum per bucket.
-    let summaries: Vec<anyhow::Result<BTreeMap<i32, (i64, String)>>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = used
-                .iter_mut()
-                .zip(&copies)
-                .map(|(conn, copy)| {
-                    scope.spawn(move || {
-                        let sql = render(&render::VerifyBuckets {
-                            table: &copy.table,
-                            key: &copy.key,
-                            columns: &copy.columns,
-                            filter: copy.filter.as_ref(),
-                            mask: BUCKETS - 1,
-                        });
-                        conn.client.batch_execute(SESSION)?;
-                        let rows = conn.client.query(sql.as_str(), &[]).map_err(|e| {
-                            anyhow::anyhow!(
-                                "node {}: reading {}: {e}",
-                                copy.node,
-                                copy.table.plain()
-                            )
-                        })?;
-                        Ok(rows
-                            .iter()
-                            .map(|r| {
-                                (
-                                    r.get::<_, i32>(0),
-                                    (r.get::<_, i64>(1), r.get::<_, String>(2)),
-                                )
-                            })
-                            .collect())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("verify thread"))
-                .collect()
-        });
-    let summaries = summaries.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-    let buckets: BTreeSet<i32> = summaries.iter().flat_map(|s| s.keys().copied()).collect();
-    let differing: Vec<i32> = buckets
-        .into_iter()
-        .filter(|b| {
-            let first = summaries[0].get(b);
-            summaries[1..].iter().any(|s| s.get(b) != first)
-        })
-        .collect();
+    let (copies, mut used) = copies(&mut conns, &source)?;
+    let (summaries, differing) = compare(&mut used, &copies)?;
 
     // Pass 2, only where buckets differ: the rows, to name the keys.
     let mut differences = Vec::new();
@@ -316,4 +193,147 @@ fn print_text(report: &Report) {
             report.unlisted_buckets
         );
     }
+}
+
+/// The table on every node that has it, and those nodes' connections.
+pub(super) fn copies<'c>(
+    conns: &'c mut [Connected],
+    source: &QualifiedName,
+) -> anyhow::Result<(Vec<Copy>, Vec<&'c mut Connected>)> {
+    let set = set_name(source);
+    let mut copies = Vec::new();
+    let mut used = Vec::new();
+    for conn in conns.iter_mut() {
+        if !catalog::node_state(&mut conn.client)?.installed {
+            continue;
+        }
+        let Some(t) = catalog::replicated_tables(&mut conn.client)?
+            .into_iter()
+            .find(|t| t.set_name == set)
+        else {
+            continue;
+        };
+        let node = conn.node.name.to_string();
+        let table = t.local_name()?;
+        let columns_now = catalog::table_columns(&mut conn.client, &table)?.ok_or_else(|| {
+            usage(format!(
+                "node {node}: table {} is replicated but does not exist; run `repsync status` to see what is missing",
+                table.plain()
+            ))
+        })?;
+        let key: Vec<Ident> = catalog::key_columns(&columns_now)
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let options: serde_json::Value = serde_json::from_str(&t.options)?;
+        let columns = options["columns"]
+            .as_array()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "node {node}: the options add-table stored for {} list no columns; run add-table again",
+                    table.plain()
+                )
+            })?
+            .iter()
+            .map(|c| Ident::new(c.as_str().unwrap_or_default().to_string()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let filter = options["row_filter"]
+            .as_str()
+            .map(RowFilter::parse)
+            .transpose()?;
+        copies.push(Copy {
+            node,
+            table,
+            key,
+            columns,
+            filter,
+        });
+        used.push(conn);
+    }
+    let Some(first) = copies.first() else {
+        return Err(usage(format!(
+            "table {} is not replicated on any node; `repsync status` lists the replicated tables",
+            source.plain()
+        )));
+    };
+    if copies.len() < 2 {
+        return Err(usage(format!(
+            "table {} is replicated on node {} only: nothing to compare it with",
+            source.plain(),
+            first.node
+        )));
+    }
+    for c in &copies[1..] {
+        if c.key != first.key {
+            return Err(usage(format!(
+                "table {}: the primary key is ({}) on node {} but ({}) on node {}; the nodes cannot be compared row by row",
+                source.plain(),
+                names(&first.key),
+                first.node,
+                names(&c.key),
+                c.node
+            )));
+        }
+    }
+
+    Ok((copies, used))
+}
+
+/// Pass 1, every node at once: count and hash sum per bucket; and the buckets
+/// that differ between any two nodes.
+#[allow(clippy::type_complexity)]
+pub(super) fn compare(
+    used: &mut [&mut Connected],
+    copies: &[Copy],
+) -> anyhow::Result<(Vec<BTreeMap<i32, (i64, String)>>, Vec<i32>)> {
+    let summaries: Vec<anyhow::Result<BTreeMap<i32, (i64, String)>>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = used
+                .iter_mut()
+                .zip(copies)
+                .map(|(conn, copy)| {
+                    scope.spawn(move || {
+                        let sql = render(&render::VerifyBuckets {
+                            table: &copy.table,
+                            key: &copy.key,
+                            columns: &copy.columns,
+                            filter: copy.filter.as_ref(),
+                            mask: BUCKETS - 1,
+                        });
+                        conn.client.batch_execute(SESSION)?;
+                        let rows = conn.client.query(sql.as_str(), &[]).map_err(|e| {
+                            anyhow::anyhow!(
+                                "node {}: reading {}: {e}",
+                                copy.node,
+                                copy.table.plain()
+                            )
+                        })?;
+                        Ok(rows
+                            .iter()
+                            .map(|r| {
+                                (
+                                    r.get::<_, i32>(0),
+                                    (r.get::<_, i64>(1), r.get::<_, String>(2)),
+                                )
+                            })
+                            .collect())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("verify thread"))
+                .collect()
+        });
+    let summaries = summaries.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let buckets: BTreeSet<i32> = summaries.iter().flat_map(|s| s.keys().copied()).collect();
+    let differing: Vec<i32> = buckets
+        .into_iter()
+        .filter(|b| {
+            let first = summaries[0].get(b);
+            summaries[1..].iter().any(|s| s.get(b) != first)
+        })
+        .collect();
+
+    Ok((summaries, differing))
 }

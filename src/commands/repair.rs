@@ -1,0 +1,169 @@
+//! `repsync repair TABLE --from NODE`: makes the table on the other nodes match
+//! NODE's. Works on the buckets of keys `verify` finds different: NODE's rows of
+//! those buckets are upserted on the others and their other rows of those buckets
+//! deleted, in sessions marked as replication sessions, so the repair is not
+//! replicated again. All nodes commit or none.
+use super::verify::{self, Copy};
+use super::{Connected, Context, confirm, connect_all};
+use crate::cli::RepairArgs;
+use crate::config::Node;
+use crate::error::{Unhealthy, usage};
+use crate::render::{self, render};
+use crate::sql::{Ident, QualifiedName};
+
+pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let source = QualifiedName::parse(&args.table)?;
+    let all: Vec<&Node> = config.nodes.iter().collect();
+    let mut conns = connect_all(&all)?;
+    let (copies, mut used) = verify::copies(&mut conns, &source)?;
+    let Some(from) = copies.iter().position(|c| c.node == args.from) else {
+        return Err(usage(format!(
+            "node {}: table {} is not replicated there; `repsync status` lists which nodes have it",
+            args.from,
+            source.plain()
+        )));
+    };
+    let (_, differing) = verify::compare(&mut used, &copies)?;
+    if differing.is_empty() {
+        println!(
+            "table {}: identical on {} nodes, nothing to repair",
+            source.plain(),
+            copies.len()
+        );
+        return Ok(());
+    }
+    // NODE's rows of the differing buckets, a bounded number of buckets at a time.
+    let chunks: Vec<Vec<i32>> = differing
+        .chunks(verify::READ_BACK)
+        .map(<[i32]>::to_vec)
+        .collect();
+    let right = &copies[from];
+    let mut rows = Vec::new();
+    for chunk in &chunks {
+        let sql = render(&render::RepairRows {
+            table: &right.table,
+            key: &right.key,
+            columns: &right.columns,
+            filter: right.filter.as_ref(),
+            mask: verify::BUCKETS - 1,
+        });
+        let json: String = used[from].client.query_one(sql.as_str(), &[chunk])?.get(0);
+        rows.push(json);
+    }
+    let targets: Vec<usize> = (0..copies.len()).filter(|i| *i != from).collect();
+    let names: Vec<&str> = targets.iter().map(|i| copies[*i].node.as_str()).collect();
+    if args.dry_run.dry_run {
+        for &i in &targets {
+            let (delete, upsert) = statements(&copies[i]);
+            println!(
+                "-- node {}: for each of {} chunk(s) of the {} differing bucket(s), with the rows of node {}:",
+                copies[i].node,
+                chunks.len(),
+                differing.len(),
+                right.node
+            );
+            println!("{delete};\n{upsert};");
+        }
+        return Ok(());
+    }
+    let prompt = format!(
+        "Make {} on node(s) {} match node {} ({} differing bucket(s) of keys)?",
+        source.plain(),
+        names.join(", "),
+        right.node,
+        differing.len()
+    );
+    if !confirm(&prompt, args.confirm.yes)? {
+        return Ok(());
+    }
+    apply(&mut used, &copies, &targets, &chunks, &rows, &right.node)?;
+    println!(
+        "table {}: {} differing bucket(s) of keys copied from node {} to {}",
+        source.plain(),
+        differing.len(),
+        right.node,
+        names.join(", ")
+    );
+    let (_, left) = verify::compare(&mut used, &copies)?;
+    if left.is_empty() {
+        println!("identical on {} nodes", copies.len());
+        Ok(())
+    } else {
+        eprintln!(
+            "table {}: still different in {} bucket(s) of keys (written to meanwhile?); run `repsync verify {}`",
+            source.plain(),
+            left.len(),
+            args.table
+        );
+        Err(Unhealthy.into())
+    }
+}
+
+fn statements(copy: &Copy) -> (String, String) {
+    let non_key: Vec<Ident> = copy
+        .columns
+        .iter()
+        .filter(|c| !copy.key.contains(c))
+        .cloned()
+        .collect();
+    let delete = render(&render::RepairDelete {
+        table: &copy.table,
+        key: &copy.key,
+        filter: copy.filter.as_ref(),
+        mask: verify::BUCKETS - 1,
+    });
+    let upsert = render(&render::RepairUpsert {
+        table: &copy.table,
+        key: &copy.key,
+        columns: &copy.columns,
+        non_key: &non_key,
+    });
+    (delete.trim_end().into(), upsert.trim_end().into())
+}
+
+/// One transaction per target node, committed only when every node succeeded.
+fn apply(
+    used: &mut [&mut Connected],
+    copies: &[Copy],
+    targets: &[usize],
+    chunks: &[Vec<i32>],
+    rows: &[String],
+    origin: &str,
+) -> anyhow::Result<()> {
+    let mut begun = Vec::new();
+    let mut result = Ok(());
+    for &i in targets {
+        let (delete, upsert) = statements(&copies[i]);
+        let client = &mut used[i].client;
+        begun.push(i);
+        result = (|| -> anyhow::Result<()> {
+            client.batch_execute("begin")?;
+            // A replication session: the capture triggers leave these changes alone.
+            client.execute("select set_config('repsync.origin', $1, true)", &[&origin])?;
+            for (chunk, json) in chunks.iter().zip(rows) {
+                client.execute(delete.as_str(), &[chunk, json])?;
+                client.execute(upsert.as_str(), &[json])?;
+            }
+            Ok(())
+        })()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "node {}: repairing {}: {e:#}",
+                copies[i].node,
+                copies[i].table.plain()
+            )
+        });
+        if result.is_err() {
+            break;
+        }
+    }
+    let end = if result.is_ok() { "commit" } else { "rollback" };
+    for i in begun {
+        let outcome = used[i].client.batch_execute(end);
+        if result.is_ok() {
+            outcome?;
+        }
+    }
+    result
+}
