@@ -9,4 +9,5 @@ pub mod fingerprint;
 pub mod local_cluster;
 pub mod password;
 pub mod render;
+pub mod shipping;
 pub mod sql;

@@ -218,3 +218,52 @@ pub struct RepairUpsert<'a> {
     pub columns: &'a [Ident],
     pub non_key: &'a [Ident],
 }
+
+#[derive(Template)]
+#[template(path = "ship/copy_rows.sql", escape = "none")]
+pub struct ShipCopyRows<'a> {
+    pub table: &'a QualifiedName,
+    pub key: &'a [Ident],
+    pub columns: &'a [Ident],
+    pub filter: Option<&'a RowFilter>,
+    pub ids: &'a Literal,
+}
+
+#[derive(Template)]
+#[template(path = "ship/gone_keys.sql", escape = "none")]
+pub struct ShipGoneKeys<'a> {
+    pub table: &'a QualifiedName,
+    pub key: &'a [Ident],
+    pub filter: Option<&'a RowFilter>,
+}
+
+#[derive(Template)]
+#[template(path = "ship/stage.sql", escape = "none")]
+pub struct ShipStage<'a> {
+    pub stage: &'a Ident,
+    pub table: &'a QualifiedName,
+    pub columns: &'a [Ident],
+}
+
+#[derive(Template)]
+#[template(path = "ship/copy_in.sql", escape = "none")]
+pub struct ShipCopyIn<'a> {
+    pub stage: &'a Ident,
+    pub columns: &'a [Ident],
+}
+
+#[derive(Template)]
+#[template(path = "ship/apply_stage.sql", escape = "none")]
+pub struct ShipApplyStage<'a> {
+    pub stage: &'a Ident,
+    pub table: &'a QualifiedName,
+    pub key: &'a [Ident],
+    pub columns: &'a [Ident],
+    pub non_key: &'a [Ident],
+}
+
+#[derive(Template)]
+#[template(path = "ship/apply_gone.sql", escape = "none")]
+pub struct ShipApplyGone<'a> {
+    pub function: &'a Ident,
+}

@@ -351,8 +351,38 @@ fn async_row_filter_and_column_subset() {
     nodes.sql("a", "update t set region = 'eu' where id = 2");
     nodes.sql("a", "update t set id = 30 where id = 3");
     nodes.sql("a", "delete from t where id = 1");
-    nodes.repsync_ok(&["run", "--once"]);
+    let (code, _, log) = nodes.repsync(&["run", "--once"]);
+    assert_eq!(code, 0, "{log}");
+    // The shipper's own transport did it, not the dblink fallback.
+    assert!(log.contains("batch shipped"), "{log}");
+    assert!(!log.contains("direct transport failed"), "{log}");
     assert_eq!(nodes.dump("b", "t"), "(2,eu,two,)\n(30,eu,three,)");
+}
+
+/// A destination that rejects a row: the direct transport fails, the dblink
+/// drain pins the entry down with its error, and after the fix both go on.
+#[test]
+fn a_rejected_row_is_held_with_its_error_then_shipped() {
+    let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    nodes.sql("b", "alter table t add constraint small check (n < 100)");
+    nodes.sql("a", "insert into t values (1, 'ok', 1)");
+    nodes.sql("a", "insert into t values (2, 'too big', 500)");
+    nodes.sql("a", "insert into t values (3, 'ok', 3)");
+    let (code, _, log) = nodes.repsync(&["run", "--once"]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("direct transport failed"), "{log}");
+    assert_eq!(
+        nodes.sql("b", "select string_agg(id::text, ',' order by id) from t"),
+        "1"
+    );
+    let error = nodes.sql(
+        "a",
+        "select last_error from repsync.sync_err_rec order by id limit 1",
+    );
+    assert!(error.contains("small"), "{error}");
+    nodes.sql("b", "alter table t drop constraint small");
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
 }
 
 /// A node that is not initialised is reported once, not in a tight loop.

@@ -498,3 +498,71 @@ fn verify_queries_run_on_postgres() {
     assert_eq!(deleted, 0);
     assert_eq!(client.execute(upsert.as_str(), &[&json]).unwrap(), 1);
 }
+
+/// The shipper's own transport, for the hostile table: snapshots, and every
+/// statement that can be prepared is prepared on a server (COPY cannot be).
+#[test]
+fn ship_statements_prepare_on_postgres() {
+    let t = hostile();
+    let stage = ident("repsync_stage_t_x");
+    let non_key = t.non_key();
+    let ids = Literal::new("{1,2}");
+    let function = ident("apply_t_x");
+    let copy_rows = render(&render::ShipCopyRows {
+        table: &t.name,
+        key: &t.key,
+        columns: &t.columns,
+        filter: t.filter.as_ref(),
+        ids: &ids,
+    });
+    let gone = render(&render::ShipGoneKeys {
+        table: &t.name,
+        key: &t.key,
+        filter: t.filter.as_ref(),
+    });
+    let stage_sql = render(&render::ShipStage {
+        stage: &stage,
+        table: &t.name,
+        columns: &t.columns,
+    });
+    let copy_in = render(&render::ShipCopyIn {
+        stage: &stage,
+        columns: &t.columns,
+    });
+    let apply = render(&render::ShipApplyStage {
+        stage: &stage,
+        table: &t.name,
+        key: &t.key,
+        columns: &t.columns,
+        non_key: &non_key,
+    });
+    let apply_gone = render(&render::ShipApplyGone {
+        function: &function,
+    });
+    for (name, sql) in [
+        ("ship_copy_rows_hostile", &copy_rows),
+        ("ship_gone_keys_hostile", &gone),
+        ("ship_stage_hostile", &stage_sql),
+        ("ship_copy_in_hostile", &copy_in),
+        ("ship_apply_stage_hostile", &apply),
+    ] {
+        insta::assert_snapshot!(name, sql);
+    }
+    let nodes = common::start_nodes(2);
+    nodes.sql("a", HOSTILE_DDL);
+    nodes.repsync_ok(&["init"]);
+    let mut client = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    client.prepare(gone.as_str()).unwrap();
+    let mut tx = client.transaction().unwrap();
+    tx.batch_execute(&stage_sql).unwrap();
+    tx.prepare(apply.as_str()).unwrap();
+    // COPY cannot be prepared: run both ends on the empty table.
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut tx.copy_out(copy_rows.as_str()).unwrap(), &mut out).unwrap();
+    assert!(out.is_empty());
+    tx.copy_in(copy_in.as_str()).unwrap().finish().unwrap();
+    assert!(
+        apply_gone.contains(r#"call repsync."apply_t_x"('D'"#),
+        "{apply_gone}"
+    );
+}

@@ -14,9 +14,10 @@ use tracing::{info, warn};
 
 use super::Context;
 use crate::cli::RunArgs;
-use crate::config::Node;
+use crate::config::{Config, Node};
 use crate::db;
 use crate::error::Unhealthy;
+use crate::shipping::{self, Outcome};
 
 /// The application_name of shipper sessions; `status` looks for it.
 pub const SHIPPER_APPLICATION_NAME: &str = "repsync run";
@@ -56,7 +57,8 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
             .iter()
             .map(|node| {
                 let stop = stop.clone();
-                scope.spawn(move || ship_node(node, args.batch.limit, args.once, &stop))
+                let config = &config;
+                scope.spawn(move || ship_node(config, node, args.batch.limit, args.once, &stop))
             })
             .collect();
         handles
@@ -89,7 +91,13 @@ struct Destination {
     retry_at: Option<Instant>,
 }
 
-fn ship_node(node: &Node, limit: i32, once: bool, stop: &AtomicBool) -> anyhow::Result<()> {
+fn ship_node(
+    config: &Config,
+    node: &Node,
+    limit: i32,
+    once: bool,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
     // The last failure, so a node that stays down (or not initialised) is logged
     // once, not once per attempt.
     let mut failing: Option<String> = None;
@@ -108,7 +116,7 @@ fn ship_node(node: &Node, limit: i32, once: bool, stop: &AtomicBool) -> anyhow::
                 info!(node = %node.name, "shipping from this node again");
             }
             backoff = Duration::from_secs(1);
-            ship_connected(node, client, &peers, limit, once, stop)
+            ship_connected(config, node, client, &peers, limit, once, stop)
         });
         let err = match result {
             Ok(()) => return Ok(()),
@@ -136,6 +144,7 @@ fn connect(node: &Node) -> anyhow::Result<Client> {
 }
 
 fn ship_connected(
+    config: &Config,
     node: &Node,
     mut client: Client,
     peers: &[String],
@@ -144,6 +153,8 @@ fn ship_connected(
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     let mut state: HashMap<String, Destination> = HashMap::new();
+    // Direct connections to the destinations, for the shipper's own transport.
+    let mut direct: HashMap<String, Client> = HashMap::new();
     // Whether this session holds IDLE_LOCK, i.e. writers wake it with a NOTIFY.
     let mut waiting = false;
     loop {
@@ -160,17 +171,13 @@ fn ship_connected(
                 continue;
             }
             let started = Instant::now();
-            let rows = client.query(
-                "select applied, remaining, error, bytes, oldest_seconds, busy from repsync.drain_errors($1, $2)",
-                &[dest, &limit],
-            )?;
-            let Some(row) = rows.first() else {
+            let Some(outcome) = drain(config, node, &mut client, &mut direct, dest, limit)? else {
                 continue;
             };
-            let applied: i32 = row.get("applied");
-            let remaining: i64 = row.get("remaining");
-            let error: Option<String> = row.get("error");
-            if row.get::<_, bool>("busy") {
+            let applied = outcome.applied;
+            let remaining = outcome.remaining;
+            let error = outcome.error;
+            if outcome.busy {
                 // Another shipper (or a killed one whose server session has not
                 // noticed yet) holds this destination: not a failure, look again soon.
                 more = true;
@@ -178,12 +185,12 @@ fn ship_connected(
                 continue;
             }
             if applied > 0 {
-                let lag: Option<f64> = row.get("oldest_seconds");
+                let lag = outcome.oldest_seconds;
                 info!(
                     node = %node.name,
                     to = %dest,
                     rows = applied,
-                    bytes = row.get::<_, i64>("bytes"),
+                    bytes = outcome.bytes,
                     ms = started.elapsed().as_millis() as u64,
                     remaining,
                     lag_s = lag.unwrap_or(0.0),
@@ -255,6 +262,63 @@ fn ship_connected(
             waiting = false;
         }
     }
+}
+
+/// Drains one destination: with the shipper's own transport when the destination
+/// is in the node file and reachable, else (and after any failure of it) through
+/// `repsync.drain_errors`, which also pins down and records a failing entry.
+/// `None` when the destination has nothing queued.
+fn drain(
+    config: &Config,
+    node: &Node,
+    client: &mut Client,
+    direct: &mut HashMap<String, Client>,
+    dest: &str,
+    limit: i32,
+) -> anyhow::Result<Option<Outcome>> {
+    if let Ok(dest_node) = config.node(dest) {
+        if !direct.contains_key(dest)
+            && let Ok(dst) = connect_destination(dest_node, node)
+        {
+            direct.insert(dest.to_string(), dst);
+        }
+        if let Some(dst) = direct.get_mut(dest) {
+            match shipping::ship(client, dst, node.name.as_str(), dest, limit) {
+                Ok(outcome) if outcome.applied == 0 && outcome.remaining == 0 && !outcome.busy => {
+                    return Ok(None);
+                }
+                Ok(outcome) => return Ok(Some(outcome)),
+                Err(err) => {
+                    info!(node = %node.name, to = %dest, error = %format!("{err:#}"), "direct transport failed; draining through dblink");
+                    direct.remove(dest);
+                }
+            }
+        }
+    }
+    let rows = client.query(
+        "select applied, remaining, error, bytes, oldest_seconds, busy from repsync.drain_errors($1, $2)",
+        &[&dest, &limit],
+    )?;
+    Ok(rows.first().map(|row| Outcome {
+        applied: row.get("applied"),
+        remaining: row.get("remaining"),
+        error: row.get("error"),
+        bytes: row.get("bytes"),
+        oldest_seconds: row.get("oldest_seconds"),
+        busy: row.get("busy"),
+    }))
+}
+
+/// A session on the destination that applies this node's changes: marked with the
+/// origin so they are not sent on, and with the bounded lock wait of dblink's.
+fn connect_destination(dest: &Node, origin: &Node) -> anyhow::Result<Client> {
+    let mut client = db::connect(dest)?;
+    client.execute(
+        "select set_config('application_name', 'repsync apply', false), \
+         set_config('repsync.origin', $1, false), set_config('lock_timeout', '5s', false)",
+        &[&origin.name.as_str()],
+    )?;
+    Ok(client)
 }
 
 /// Takes (true) or releases (false) IDLE_LOCK; false when it could not be taken.

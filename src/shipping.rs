@@ -1,0 +1,280 @@
+//! The shipper's own transport, used by `repsync run`: it holds a connection to the
+//! source and one to the destination and moves a batch between them itself.
+//! Async entries' rows go with COPY, streamed from the source into a staging table
+//! on the destination and upserted from there in one statement, instead of as JSON
+//! through dblink (which parsed and quoted every row twice over). Other entries go
+//! as the statements `repsync.entry_call` makes. The rules are the ones of
+//! `repsync.drain_errors`, which `run` falls back on when this fails (it retries
+//! entry by entry and records the failing entry's error): the same advisory lock
+//! per destination, the same watermark, and the batch deleted locally only once
+//! the destination committed it.
+use std::collections::HashMap;
+
+use postgres::{Client, Transaction};
+
+use crate::catalog;
+use crate::render::{self, render};
+use crate::sql::{Ident, Literal, QualifiedName, RowFilter};
+
+/// What one drain of one destination did, as `repsync.drain_errors` reports it.
+pub struct Outcome {
+    pub applied: i32,
+    pub remaining: i64,
+    pub error: Option<String>,
+    pub bytes: i64,
+    pub oldest_seconds: Option<f64>,
+    pub busy: bool,
+}
+
+/// A replicated table as the two ends know it.
+struct Set {
+    source: QualifiedName,
+    dest: QualifiedName,
+    key: Vec<Ident>,
+    columns: Vec<Ident>,
+    filter: Option<RowFilter>,
+}
+
+/// Consecutive async entries of one table ship together; anything else alone.
+enum Run {
+    Keys { set: String, ids: Vec<i64> },
+    Entry { id: i64 },
+}
+
+/// Ships the oldest `limit` entries for `dest` from `src` to `dst`. `dst` must be
+/// a replication session (`repsync.origin` set), so nothing is sent back.
+pub fn ship(
+    src: &mut Client,
+    dst: &mut Client,
+    origin: &str,
+    dest: &str,
+    limit: i32,
+) -> anyhow::Result<Outcome> {
+    let mut tx = src.transaction()?;
+    let locked: bool = tx
+        .query_one(
+            "select pg_try_advisory_xact_lock(hashtext('repsync.drain_errors'), hashtext($1))",
+            &[&dest],
+        )?
+        .get(0);
+    if !locked {
+        return Ok(Outcome {
+            applied: 0,
+            remaining: 0,
+            error: Some("another drain of this destination is running; nothing done".into()),
+            bytes: 0,
+            oldest_seconds: None,
+            busy: true,
+        });
+    }
+    let watermark = dst.query_one(
+        "select last_id, last_snapshot from repsync.applied_watermark($1)",
+        &[&origin],
+    )?;
+    let (last_id, last_snapshot): (i64, Option<String>) = (watermark.get(0), watermark.get(1));
+    let reached: i64 = tx
+        .query_one("select last_value from repsync.sync_err_rec_id_seq", &[])?
+        .get(0);
+    // drain_errors explains this case to the operator; the fallback reports it.
+    anyhow::ensure!(
+        last_id <= reached,
+        "node {dest} has applied entries beyond this node's queue"
+    );
+    tx.execute(
+        "delete from repsync.sync_err_rec e where e.dest = $1 and e.id <= $2 \
+         and pg_visible_in_snapshot(e.origin_xid, $3::text::pg_snapshot)",
+        &[&dest, &last_id, &last_snapshot],
+    )?;
+    let snapshot: String = tx
+        .query_one("select pg_current_snapshot()::text", &[])?
+        .get(0);
+    let entries = tx.query(
+        "select e.id, e.set_name, e.op::text from repsync.sync_err_rec e \
+         where e.dest = $1 order by e.id limit $2 for update",
+        &[&dest, &i64::from(limit)],
+    )?;
+    let mut runs: Vec<Run> = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
+    for row in &entries {
+        let (id, set, op): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+        ids.push(id);
+        match runs.last_mut() {
+            Some(Run::Keys { set: s, ids }) if op == "K" && *s == set => ids.push(id),
+            _ if op == "K" => runs.push(Run::Keys { set, ids: vec![id] }),
+            _ => runs.push(Run::Entry { id }),
+        }
+    }
+    let mut bytes: i64 = 0;
+    if let Some(&last) = ids.last() {
+        let mut sets: HashMap<String, Set> = HashMap::new();
+        let mut dtx = dst.transaction()?;
+        for run in &runs {
+            bytes += match run {
+                Run::Keys { set, ids } => {
+                    if !sets.contains_key(set) {
+                        let info = load_set(&mut tx, &mut dtx, set)?;
+                        sets.insert(set.clone(), info);
+                    }
+                    ship_keys(&mut tx, &mut dtx, set, &sets[set], ids)?
+                }
+                Run::Entry { id } => {
+                    let sql: String = tx
+                        .query_one(
+                            "select repsync.entry_call(e.set_name, e.op, e.old_rows, e.new_rows) \
+                             from repsync.sync_err_rec e where e.id = $1",
+                            &[id],
+                        )?
+                        .get(0);
+                    dtx.batch_execute(&sql)?;
+                    sql.len() as i64
+                }
+            };
+        }
+        dtx.execute(
+            "call repsync.mark_applied($1, $2, $3::text::pg_snapshot)",
+            &[&origin, &last, &snapshot],
+        )?;
+        dtx.commit()?;
+        tx.execute(
+            "delete from repsync.sync_err_rec e where e.id = any ($1)",
+            &[&ids],
+        )?;
+    }
+    let left = tx.query_one(
+        "select count(*), extract(epoch from clock_timestamp() - min(e.queued_at))::float8 \
+         from repsync.sync_err_rec e where e.dest = $1",
+        &[&dest],
+    )?;
+    let outcome = Outcome {
+        applied: ids.len() as i32,
+        remaining: left.get(0),
+        error: None,
+        bytes,
+        oldest_seconds: left.get(1),
+        busy: false,
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// The table of a set on both ends, its key, and what add-table replicates of it.
+fn load_set(src: &mut Transaction, dst: &mut Transaction, set: &str) -> anyhow::Result<Set> {
+    let table_of = |row: &postgres::Row| -> anyhow::Result<QualifiedName> {
+        Ok(QualifiedName::new(
+            Ident::new(row.get::<_, String>(0))?,
+            Ident::new(row.get::<_, String>(1))?,
+        ))
+    };
+    const TABLE: &str = "select local_schema::text, local_table::text, options::text \
+                         from repsync.replicated_table where set_name = $1";
+    let here = src.query_one(TABLE, &[&set])?;
+    let source = table_of(&here)?;
+    let there = dst
+        .query_opt(TABLE, &[&set])?
+        .ok_or_else(|| anyhow::anyhow!("the destination does not receive {}", source.plain()))?;
+    let dest = table_of(&there)?;
+    let options: serde_json::Value = serde_json::from_str(&here.get::<_, String>(2))?;
+    let columns = options["columns"]
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("no columns stored for {}", source.plain()))?
+        .iter()
+        .map(|c| Ident::new(c.as_str().unwrap_or_default().to_string()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let filter = options["row_filter"]
+        .as_str()
+        .map(RowFilter::parse)
+        .transpose()?;
+    let table_columns = catalog::table_columns(src, &source)?
+        .ok_or_else(|| anyhow::anyhow!("table {} does not exist", source.plain()))?;
+    let key = catalog::key_columns(&table_columns)
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    Ok(Set {
+        source,
+        dest,
+        key,
+        columns,
+        filter,
+    })
+}
+
+/// One run of async entries: the current rows of its keys are copied into a
+/// staging table on the destination; keys whose rows are gone from the source are
+/// deleted there; then the staged rows are upserted. Finding gone keys costs a
+/// second pass over the keys, so it runs only when fewer rows than keys arrived.
+fn ship_keys(
+    src: &mut Transaction,
+    dst: &mut Transaction,
+    set_name: &str,
+    set: &Set,
+    ids: &[i64],
+) -> anyhow::Result<i64> {
+    let stage = Ident::new(format!("repsync_stage_{set_name}"))?;
+    dst.batch_execute(&render(&render::ShipStage {
+        stage: &stage,
+        table: &set.dest,
+        columns: &set.columns,
+    }))?;
+    let id_list = Literal::new(format!(
+        "{{{}}}",
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    ));
+    let copy_out = render(&render::ShipCopyRows {
+        table: &set.source,
+        key: &set.key,
+        columns: &set.columns,
+        filter: set.filter.as_ref(),
+        ids: &id_list,
+    });
+    let copy_in = render(&render::ShipCopyIn {
+        stage: &stage,
+        columns: &set.columns,
+    });
+    let mut reader = src.copy_out(copy_out.as_str())?;
+    let mut writer = dst.copy_in(copy_in.as_str())?;
+    let mut bytes = std::io::copy(&mut reader, &mut writer)? as i64;
+    let copied = writer.finish()? as i64;
+    drop(reader);
+    let keys: i64 = src
+        .query_one(
+            "select coalesce(sum(json_array_length(e.old_rows)), 0)::int8 \
+             from repsync.sync_err_rec e where e.id = any ($1)",
+            &[&ids],
+        )?
+        .get(0);
+    if copied < keys {
+        let gone_sql = render(&render::ShipGoneKeys {
+            table: &set.source,
+            key: &set.key,
+            filter: set.filter.as_ref(),
+        });
+        let gone: Option<String> = src.query_one(gone_sql.as_str(), &[&ids])?.get(0);
+        if let Some(gone) = gone {
+            let function = Ident::new(format!("apply_{set_name}"))?;
+            let call = render(&render::ShipApplyGone {
+                function: &function,
+            });
+            dst.execute(call.as_str(), &[&gone])?;
+            bytes += gone.len() as i64;
+        }
+    }
+    let non_key: Vec<Ident> = set
+        .columns
+        .iter()
+        .filter(|c| !set.key.contains(c))
+        .cloned()
+        .collect();
+    dst.execute(
+        render(&render::ShipApplyStage {
+            stage: &stage,
+            table: &set.dest,
+            key: &set.key,
+            columns: &set.columns,
+            non_key: &non_key,
+        })
+        .as_str(),
+        &[],
+    )?;
+    Ok(bytes)
+}

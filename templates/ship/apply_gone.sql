@@ -1,0 +1,1 @@
+call repsync.{{ function }}('D', $1::text::json, null)

@@ -1,0 +1,1 @@
+copy {{ stage }} ({% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}) from stdin
