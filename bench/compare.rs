@@ -304,6 +304,14 @@ fn pgbench(
     ca.batch_execute(&format!(
         "insert into {table} select g, 'k', md5(g::text), now(), now() from generate_series(1, {ROWS}) g"
     ))?;
+    // The preload is not part of the mix: wait until the peer has it.
+    if method.replicated() {
+        wait_for(
+            cb,
+            &format!("select count(*) = {ROWS} from {table}"),
+            Duration::from_secs(600),
+        )?;
+    }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/mix.pgb");
     let out = Command::new(bindir.join("pgbench"))
         .args([

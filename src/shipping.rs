@@ -18,6 +18,8 @@ use crate::sql::{Ident, Literal, QualifiedName, RowFilter};
 
 /// What one drain of one destination did, as `repsync.drain_errors` reports it.
 pub struct Outcome {
+    /// "copy" (this module) or "dblink" (`repsync.drain_errors`).
+    pub transport: &'static str,
     pub applied: i32,
     pub remaining: i64,
     pub error: Option<String>,
@@ -59,6 +61,7 @@ pub fn ship(
         .get(0);
     if !locked {
         return Ok(Outcome {
+            transport: "copy",
             applied: 0,
             remaining: 0,
             error: Some("another drain of this destination is running; nothing done".into()),
@@ -146,6 +149,7 @@ pub fn ship(
         &[&dest],
     )?;
     let outcome = Outcome {
+        transport: "copy",
         applied: ids.len() as i32,
         remaining: left.get(0),
         error: None,
