@@ -75,17 +75,8 @@ pub fn ship(
         &[&origin],
     )?;
     let (last_id, last_snapshot): (i64, Option<String>) = (watermark.get(0), watermark.get(1));
-    let reached: i64 = tx
-        .query_one("select last_value from repsync.sync_err_rec_id_seq", &[])?
-        .get(0);
-    // drain_errors explains this case to the operator; the fallback reports it.
-    anyhow::ensure!(
-        last_id <= reached,
-        "node {dest} has applied entries beyond this node's queue"
-    );
     tx.execute(
-        "delete from repsync.sync_err_rec e where e.dest = $1 and e.id <= $2 \
-         and pg_visible_in_snapshot(e.origin_xid, $3::text::pg_snapshot)",
+        "select repsync.forget_applied($1, $2, $3::text::pg_snapshot)",
         &[&dest, &last_id, &last_snapshot],
     )?;
     let snapshot: String = tx

@@ -301,6 +301,34 @@ begin
 end
 {{ tag }};
 
+-- Before a batch to p_dest: deletes the entries the peer's watermark covers (they
+-- were applied, and a crash hid that). Stops when the watermark is beyond this
+-- node's queue. `drain_errors` and the shipper's own transport both call it.
+create or replace function repsync.forget_applied(p_dest text, p_last_id bigint, p_snapshot pg_snapshot)
+returns void language plpgsql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+declare
+    v_origin text := (select name from repsync.local_node);
+    v_reached bigint := (select s.last_value from repsync.sync_err_rec_id_seq s);
+begin
+    -- A watermark beyond this node's own queue means this database is not the one
+    -- the peer got those changes from (restored from a backup, re-created):
+    -- deleting "applied" entries would lose changes.
+    if p_last_id > v_reached then
+        raise exception '%', format(
+            'node "%s" has applied changes up to queue entry %s of node "%s", but this node''s queue has only reached %s; '
+            'if this database was restored or re-created, compare the nodes, then on node "%s" run: delete from repsync.applied where origin = %L',
+            p_dest, p_last_id, v_origin, v_reached, p_dest, v_origin);
+    end if;
+    -- Without a snapshot (a watermark written by an older repsync) nothing is
+    -- taken as applied: shipping the last batch again is harmless.
+    delete from repsync.sync_err_rec e
+     where e.dest = p_dest and e.id <= p_last_id
+       and pg_visible_in_snapshot(e.origin_xid, p_snapshot);
+end
+{{ tag }};
+
 -- Replays the queue: per destination the oldest p_limit entries in one remote
 -- transaction, which also moves the peer's watermark for this node; local entries
 -- go only once the remote commit returned, and entries the peer's watermark
@@ -345,20 +373,7 @@ begin
         else
             begin
                 select * into v_watermark from repsync.peer_watermark(v_dest);
-                -- A watermark beyond this node's own queue means this database is not
-                -- the one the peer got those changes from (restored from a backup,
-                -- re-created): deleting "applied" entries would lose changes.
-                if v_watermark.last_id > (select s.last_value from repsync.sync_err_rec_id_seq s) then
-                    raise exception '%', format(
-                        'node "%s" has applied changes up to queue entry %s of node "%s", but this node''s queue has only reached %s; '
-                        'if this database was restored or re-created, compare the nodes, then on node "%s" run: delete from repsync.applied where origin = %L',
-                        v_dest, v_watermark.last_id, v_origin, (select s.last_value from repsync.sync_err_rec_id_seq s), v_dest, v_origin);
-                end if;
-                -- Without a snapshot (a watermark written by an older repsync) nothing is
-                -- taken as applied: shipping the last batch again is harmless.
-                delete from repsync.sync_err_rec e
-                 where e.dest = v_dest and e.id <= v_watermark.last_id
-                   and pg_visible_in_snapshot(e.origin_xid, v_watermark.last_snapshot);
+                perform repsync.forget_applied(v_dest, v_watermark.last_id, v_watermark.last_snapshot);
                 -- Taken before the batch is read, so every entry it shows is in the batch.
                 v_snapshot := pg_current_snapshot();
                 select b.ids, b.sql into v_ids, v_sql from repsync.batch(v_dest, p_limit) b;
@@ -432,4 +447,5 @@ as {{ tag }}
 
 revoke all on function repsync.ship(text, text), repsync.flush(), repsync.drain_errors(text, integer),
     repsync.discard(bigint), repsync.peer_watermark(text), repsync.entry_call(text, "char", json, json),
-    repsync.batch(text, integer), repsync.queue_pending(xid8, text, text) from public;
+    repsync.batch(text, integer), repsync.queue_pending(xid8, text, text),
+    repsync.forget_applied(text, bigint, pg_snapshot) from public;
