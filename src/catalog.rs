@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use postgres::GenericClient;
 
-use crate::sql::{Ident, QualifiedName};
+use crate::sql::{Ident, QualifiedName, RowFilter};
 
 pub const TABLE_COLUMNS: &str = include_str!("catalog/table_columns.sql");
 pub const NODE_STATE: &str = include_str!("catalog/node_state.sql");
@@ -232,4 +232,29 @@ pub fn queued_entry(
             queued_at: row.get("queued_at"),
             rows: row.get("rows"),
         }))
+}
+
+/// What add-table stored in a set's options: the replicated columns, in order,
+/// and the row filter.
+pub fn stored_columns_and_filter(
+    table: &QualifiedName,
+    options: &str,
+) -> anyhow::Result<(Vec<Ident>, Option<RowFilter>)> {
+    let options: serde_json::Value = serde_json::from_str(options)?;
+    let columns = options["columns"]
+        .as_array()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the options add-table stored for {} list no columns; run add-table again",
+                table.plain()
+            )
+        })?
+        .iter()
+        .map(|c| Ident::new(c.as_str().unwrap_or_default().to_string()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let filter = options["row_filter"]
+        .as_str()
+        .map(RowFilter::parse)
+        .transpose()?;
+    Ok((columns, filter))
 }

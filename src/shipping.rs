@@ -168,17 +168,7 @@ fn load_set(src: &mut Transaction, dst: &mut Transaction, set: &str) -> anyhow::
         .query_opt(TABLE, &[&set])?
         .ok_or_else(|| anyhow::anyhow!("the destination does not receive {}", source.plain()))?;
     let dest = table_of(&there)?;
-    let options: serde_json::Value = serde_json::from_str(&here.get::<_, String>(2))?;
-    let columns = options["columns"]
-        .as_array()
-        .ok_or_else(|| anyhow::anyhow!("no columns stored for {}", source.plain()))?
-        .iter()
-        .map(|c| Ident::new(c.as_str().unwrap_or_default().to_string()))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let filter = options["row_filter"]
-        .as_str()
-        .map(RowFilter::parse)
-        .transpose()?;
+    let (columns, filter) = catalog::stored_columns_and_filter(&source, &here.get::<_, String>(2))?;
     let table_columns = catalog::table_columns(src, &source)?
         .ok_or_else(|| anyhow::anyhow!("table {} does not exist", source.plain()))?;
     let key = catalog::key_columns(&table_columns)

@@ -225,22 +225,8 @@ pub(super) fn copies<'c>(
             .iter()
             .map(|c| c.name.clone())
             .collect();
-        let options: serde_json::Value = serde_json::from_str(&t.options)?;
-        let columns = options["columns"]
-            .as_array()
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "node {node}: the options add-table stored for {} list no columns; run add-table again",
-                    table.plain()
-                )
-            })?
-            .iter()
-            .map(|c| Ident::new(c.as_str().unwrap_or_default().to_string()))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let filter = options["row_filter"]
-            .as_str()
-            .map(RowFilter::parse)
-            .transpose()?;
+        let (columns, filter) = catalog::stored_columns_and_filter(&table, &t.options)
+            .map_err(|e| anyhow::anyhow!("node {node}: {e:#}"))?;
         copies.push(Copy {
             node,
             table,
