@@ -323,9 +323,9 @@ fn drain(
 fn worth_copying(client: &mut Client, dest: &str, limit: i32) -> anyhow::Result<bool> {
     Ok(client
         .query_one(
-            "select coalesce(sum(octet_length(e.old_rows::text)), 0)::int8 >= $3 \
-               from (select e.old_rows from repsync.sync_err_rec e \
-                      where e.dest = $1 and e.op = 'K' order by e.dest, e.id limit $2) e",
+            "select coalesce(sum(octet_length(e.old_rows::text)) filter (where e.op = 'K'), 0)::int8 >= $3 \
+               from (select e.op, e.old_rows from repsync.sync_err_rec e \
+                      where e.dest = $1 order by e.dest, e.id limit $2) e",
             &[&dest, &i64::from(limit), &COPY_MIN_KEY_BYTES],
         )?
         .get(0))
