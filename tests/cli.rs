@@ -64,7 +64,10 @@ fn help_lists_every_subcommand_and_flag() {
         "add-table",
         "remove-table",
         "drain-errors",
+        "run",
         "status",
+        "verify",
+        "repair",
         "uninstall",
         "demo",
     ] {
@@ -547,5 +550,21 @@ fn missing_file_from_the_environment_says_so() {
     assert_usage_error(
         run(&["status"], &[("REPSYNC_CONFIG", missing)]),
         &[missing, "REPSYNC_CONFIG"],
+    );
+}
+
+/// The README's first quick-start command, as written.
+#[test]
+fn demo_converges_and_cleans_up() {
+    let (code, stdout, stderr) = run(&["demo"], &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("all three nodes hold the same rows"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("identical on 3 nodes"), "{stdout}");
+    assert!(
+        stdout.contains("stopping and removing the demo nodes"),
+        "{stdout}"
     );
 }
