@@ -46,6 +46,15 @@ pub fn table_columns(
         .map(Some)
 }
 
+/// The replicated columns that are not part of the key: what an upsert updates.
+pub fn non_key_columns(columns: &[Ident], key: &[Ident]) -> Vec<Ident> {
+    columns
+        .iter()
+        .filter(|c| !key.contains(c))
+        .cloned()
+        .collect()
+}
+
 /// The primary key columns in key order.
 pub fn key_columns(columns: &[Column]) -> Vec<&Column> {
     let mut key: Vec<&Column> = columns

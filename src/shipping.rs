@@ -84,7 +84,7 @@ pub fn ship(
         .get(0);
     let entries = tx.query(
         "select e.id, e.set_name, e.op::text from repsync.sync_err_rec e \
-         where e.dest = $1 order by e.id limit $2 for update",
+         where e.dest = $1 order by e.dest, e.id limit $2 for update",
         &[&dest, &i64::from(limit)],
     )?;
     let mut runs: Vec<Run> = Vec::new();
@@ -244,12 +244,7 @@ fn ship_keys(
             bytes += gone.len() as i64;
         }
     }
-    let non_key: Vec<Ident> = set
-        .columns
-        .iter()
-        .filter(|c| !set.key.contains(c))
-        .cloned()
-        .collect();
+    let non_key = catalog::non_key_columns(&set.columns, &set.key);
     dst.execute(
         render(&render::ShipApplyStage {
             stage: &stage,

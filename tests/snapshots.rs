@@ -49,11 +49,7 @@ struct Table {
 
 impl Table {
     fn non_key(&self) -> Vec<Ident> {
-        self.columns
-            .iter()
-            .filter(|c| !self.key.contains(c))
-            .cloned()
-            .collect()
+        repsync::catalog::non_key_columns(&self.columns, &self.key)
     }
 
     fn capture_function(&self, set_name: &str) -> String {

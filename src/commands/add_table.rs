@@ -465,11 +465,7 @@ fn install_sql(
         }));
     }
     if receives {
-        let non_key: Vec<Ident> = columns
-            .iter()
-            .filter(|c| !key.contains(c))
-            .cloned()
-            .collect();
+        let non_key = catalog::non_key_columns(columns, key);
         sql.push_str(&render(&render::ApplyFunction {
             table: local,
             function: &apply_function(set)?,

@@ -5,11 +5,12 @@
 //! replicated again. All nodes commit or none.
 use super::verify::{self, Copy};
 use super::{Connected, Context, confirm, connect_all};
+use crate::catalog;
 use crate::cli::RepairArgs;
 use crate::config::Node;
 use crate::error::{Unhealthy, usage};
 use crate::render::{self, render};
-use crate::sql::{Ident, QualifiedName};
+use crate::sql::QualifiedName;
 
 pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = ctx.config()?;
@@ -101,12 +102,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
 }
 
 fn statements(copy: &Copy) -> (String, String) {
-    let non_key: Vec<Ident> = copy
-        .columns
-        .iter()
-        .filter(|c| !copy.key.contains(c))
-        .cloned()
-        .collect();
+    let non_key = catalog::non_key_columns(&copy.columns, &copy.key);
     let delete = render(&render::RepairDelete {
         table: &copy.table,
         key: &copy.key,

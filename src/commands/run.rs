@@ -218,7 +218,7 @@ fn ship_connected(
                     d.backoff = Duration::ZERO;
                     d.retry_at = None;
                     more |= remaining > 0;
-                    full |= i64::from(applied) >= i64::from(limit);
+                    full |= applied >= limit;
                 }
             }
         }

@@ -92,8 +92,8 @@ pub fn run(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
             for copy in &copies {
                 rows.entry(copy.node.clone()).or_insert(None);
             }
-            let first = rows.values().next().cloned();
-            if rows.values().any(|r| Some(r.clone()) != first) {
+            let first = rows.values().next();
+            if rows.values().any(|r| Some(r) != first) {
                 differences.push(Difference { key, rows });
             }
         }

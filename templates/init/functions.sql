@@ -214,7 +214,7 @@ begin
         select e.id, e.set_name, e.op, e.old_rows, e.new_rows
           from repsync.sync_err_rec e
          where e.dest = p_dest
-         order by e.id
+         order by e.dest, e.id
          limit p_limit
            for update
     loop
