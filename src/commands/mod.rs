@@ -76,15 +76,30 @@ pub fn execute_all(
     plans: &[(usize, String)],
     what: &str,
 ) -> anyhow::Result<()> {
+    let nodes: Vec<usize> = plans.iter().map(|(index, _)| *index).collect();
+    all_or_nothing(conns, &nodes, what, |k, client| {
+        client.batch_execute(&plans[k].1)
+    })
+}
+
+/// Runs `work` on each node of `nodes` (indexes into `conns`; `work` gets the
+/// position in `nodes`) in one transaction per node, and commits only when every
+/// node succeeded, so a failure leaves every node as it was.
+pub fn all_or_nothing(
+    conns: &mut [Connected],
+    nodes: &[usize],
+    what: &str,
+    mut work: impl FnMut(usize, &mut Client) -> Result<(), postgres::Error>,
+) -> anyhow::Result<()> {
     let mut begun = Vec::new();
     let mut failure = None;
-    for (index, sql) in plans {
+    for (k, index) in nodes.iter().enumerate() {
         let conn = &mut conns[*index];
         begun.push(*index);
         let result = conn
             .client
             .batch_execute("begin")
-            .and_then(|_| conn.client.batch_execute(sql));
+            .and_then(|_| work(k, &mut conn.client));
         if let Err(err) = result {
             failure = Some(anyhow::anyhow!(
                 "node {}: {what} failed: {}. Nothing was changed on any node",

@@ -4,7 +4,7 @@
 //! deleted, in sessions marked as replication sessions, so the repair is not
 //! replicated again. All nodes commit or none.
 use super::verify::{self, Copy};
-use super::{Connected, Context, confirm, connect_all};
+use super::{Context, all_or_nothing, confirm, connect_all};
 use crate::catalog;
 use crate::cli::RepairArgs;
 use crate::config::Node;
@@ -17,7 +17,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
     let source = QualifiedName::parse(&args.table)?;
     let all: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&all)?;
-    let (copies, mut used) = verify::copies(&mut conns, &source)?;
+    let copies = verify::copies(&mut conns, &source)?;
     let Some(from) = copies.iter().position(|c| c.node == args.from) else {
         return Err(usage(format!(
             "node {}: table {} is not replicated there; `repsync status` lists which nodes have it",
@@ -25,7 +25,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
             source.plain()
         )));
     };
-    let (_, differing) = verify::compare(&mut used, &copies)?;
+    let (_, differing) = verify::compare(&mut conns, &copies)?;
     if differing.is_empty() {
         println!(
             "table {}: identical on {} nodes, nothing to repair",
@@ -49,7 +49,10 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
             filter: right.filter.as_ref(),
             mask: verify::BUCKETS - 1,
         });
-        let json: String = used[from].client.query_one(sql.as_str(), &[chunk])?.get(0);
+        let json: String = conns[right.conn]
+            .client
+            .query_one(sql.as_str(), &[chunk])?
+            .get(0);
         rows.push(json);
     }
     let targets: Vec<usize> = (0..copies.len()).filter(|i| *i != from).collect();
@@ -78,7 +81,22 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
     if !confirm(&prompt, args.confirm.yes)? {
         return Ok(());
     }
-    apply(&mut used, &copies, &targets, &chunks, &rows, &right.node)?;
+    // One transaction per node, all committed or none; the sessions are marked as
+    // replication sessions, so the capture triggers leave these changes alone.
+    let nodes: Vec<usize> = targets.iter().map(|&i| copies[i].conn).collect();
+    let what = format!("repair of {}", source.plain());
+    all_or_nothing(&mut conns, &nodes, &what, |k, client| {
+        let (delete, upsert) = statements(&copies[targets[k]]);
+        client.execute(
+            "select set_config('repsync.origin', $1, true)",
+            &[&right.node],
+        )?;
+        for (chunk, json) in chunks.iter().zip(&rows) {
+            client.execute(delete.as_str(), &[chunk, json])?;
+            client.execute(upsert.as_str(), &[json])?;
+        }
+        Ok(())
+    })?;
     println!(
         "table {}: {} differing bucket(s) of keys copied from node {} to {}",
         source.plain(),
@@ -86,7 +104,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
         right.node,
         names.join(", ")
     );
-    let (_, left) = verify::compare(&mut used, &copies)?;
+    let (_, left) = verify::compare(&mut conns, &copies)?;
     if left.is_empty() {
         println!("identical on {} nodes", copies.len());
         Ok(())
@@ -116,50 +134,4 @@ fn statements(copy: &Copy) -> (String, String) {
         non_key: &non_key,
     });
     (delete.trim_end().into(), upsert.trim_end().into())
-}
-
-/// One transaction per target node, committed only when every node succeeded.
-fn apply(
-    used: &mut [&mut Connected],
-    copies: &[Copy],
-    targets: &[usize],
-    chunks: &[Vec<i32>],
-    rows: &[String],
-    origin: &str,
-) -> anyhow::Result<()> {
-    let mut begun = Vec::new();
-    let mut result = Ok(());
-    for &i in targets {
-        let (delete, upsert) = statements(&copies[i]);
-        let client = &mut used[i].client;
-        begun.push(i);
-        result = (|| -> anyhow::Result<()> {
-            client.batch_execute("begin")?;
-            // A replication session: the capture triggers leave these changes alone.
-            client.execute("select set_config('repsync.origin', $1, true)", &[&origin])?;
-            for (chunk, json) in chunks.iter().zip(rows) {
-                client.execute(delete.as_str(), &[chunk, json])?;
-                client.execute(upsert.as_str(), &[json])?;
-            }
-            Ok(())
-        })()
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "node {}: repairing {}: {e:#}",
-                copies[i].node,
-                copies[i].table.plain()
-            )
-        });
-        if result.is_err() {
-            break;
-        }
-    }
-    let end = if result.is_ok() { "commit" } else { "rollback" };
-    for i in begun {
-        let outcome = used[i].client.batch_execute(end);
-        if result.is_ok() {
-            outcome?;
-        }
-    }
-    result
 }

@@ -28,6 +28,8 @@ const SESSION: &str = "set timezone = 'UTC'; set datestyle = 'ISO, YMD'; set int
 
 /// One node's copy of the table.
 pub(super) struct Copy {
+    /// Index of the node's connection.
+    pub conn: usize,
     pub node: String,
     pub table: QualifiedName,
     pub key: Vec<Ident>,
@@ -64,8 +66,8 @@ pub fn run(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
     let source = QualifiedName::parse(&args.table)?;
     let all: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&all)?;
-    let (copies, mut used) = copies(&mut conns, &source)?;
-    let (summaries, differing) = compare(&mut used, &copies)?;
+    let copies = copies(&mut conns, &source)?;
+    let (summaries, differing) = compare(&mut conns, &copies)?;
 
     // Pass 2, only where buckets differ: the rows, to name the keys.
     let mut differences = Vec::new();
@@ -73,7 +75,8 @@ pub fn run(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
     let differing: Vec<i32> = differing.into_iter().take(READ_BACK).collect();
     if !differing.is_empty() {
         let mut by_key: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
-        for (conn, copy) in used.iter_mut().zip(&copies) {
+        for copy in &copies {
+            let conn = &mut conns[copy.conn];
             let sql = render(&render::VerifyRows {
                 table: &copy.table,
                 key: &copy.key,
@@ -195,15 +198,11 @@ fn print_text(report: &Report) {
     }
 }
 
-/// The table on every node that has it, and those nodes' connections.
-pub(super) fn copies<'c>(
-    conns: &'c mut [Connected],
-    source: &QualifiedName,
-) -> anyhow::Result<(Vec<Copy>, Vec<&'c mut Connected>)> {
+/// The table on every node that has it.
+pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow::Result<Vec<Copy>> {
     let set = set_name(source);
     let mut copies = Vec::new();
-    let mut used = Vec::new();
-    for conn in conns.iter_mut() {
+    for (index, conn) in conns.iter_mut().enumerate() {
         if !catalog::node_state(&mut conn.client)?.installed {
             continue;
         }
@@ -228,13 +227,13 @@ pub(super) fn copies<'c>(
         let (columns, filter) = catalog::stored_columns_and_filter(&table, &t.options)
             .map_err(|e| anyhow::anyhow!("node {node}: {e:#}"))?;
         copies.push(Copy {
+            conn: index,
             node,
             table,
             key,
             columns,
             filter,
         });
-        used.push(conn);
     }
     let Some(first) = copies.first() else {
         return Err(usage(format!(
@@ -262,21 +261,26 @@ pub(super) fn copies<'c>(
         }
     }
 
-    Ok((copies, used))
+    Ok(copies)
 }
 
 /// Pass 1, every node at once: count and hash sum per bucket; and the buckets
 /// that differ between any two nodes.
 #[allow(clippy::type_complexity)]
 pub(super) fn compare(
-    used: &mut [&mut Connected],
+    conns: &mut [Connected],
     copies: &[Copy],
 ) -> anyhow::Result<(Vec<BTreeMap<i32, (i64, String)>>, Vec<i32>)> {
+    // Each thread needs its own connection: take them out one by one.
+    let mut slots: Vec<Option<&mut Connected>> = conns.iter_mut().map(Some).collect();
+    let pairs: Vec<(&mut Connected, &Copy)> = copies
+        .iter()
+        .map(|copy| (slots[copy.conn].take().expect("one copy per node"), copy))
+        .collect();
     let summaries: Vec<anyhow::Result<BTreeMap<i32, (i64, String)>>> =
         std::thread::scope(|scope| {
-            let handles: Vec<_> = used
-                .iter_mut()
-                .zip(copies)
+            let handles: Vec<_> = pairs
+                .into_iter()
                 .map(|(conn, copy)| {
                     scope.spawn(move || {
                         let sql = render(&render::VerifyBuckets {
