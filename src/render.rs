@@ -211,15 +211,6 @@ pub struct RepairDelete<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "verify/repair_upsert.sql", escape = "none")]
-pub struct RepairUpsert<'a> {
-    pub table: &'a QualifiedName,
-    pub key: &'a [Ident],
-    pub columns: &'a [Ident],
-    pub non_key: &'a [Ident],
-}
-
-#[derive(Template)]
 #[template(path = "ship/copy_rows.sql", escape = "none")]
 pub struct ShipCopyRows<'a> {
     pub table: &'a QualifiedName,
@@ -253,9 +244,10 @@ pub struct ShipCopyIn<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "ship/apply_stage.sql", escape = "none")]
-pub struct ShipApplyStage<'a> {
-    pub stage: &'a Ident,
+#[template(path = "table/upsert_rows.sql", escape = "none")]
+pub struct UpsertRows<'a> {
+    /// The staging table the rows are in; `None`: they are JSON in `$1`.
+    pub stage: Option<&'a Ident>,
     pub table: &'a QualifiedName,
     pub key: &'a [Ident],
     pub columns: &'a [Ident],

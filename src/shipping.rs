@@ -246,8 +246,8 @@ fn ship_keys(
     }
     let non_key = catalog::non_key_columns(&set.columns, &set.key);
     dst.execute(
-        render(&render::ShipApplyStage {
-            stage: &stage,
+        render(&render::UpsertRows {
+            stage: Some(&stage),
             table: &set.dest,
             key: &set.key,
             columns: &set.columns,

@@ -474,7 +474,8 @@ fn verify_queries_run_on_postgres() {
         filter: t.filter.as_ref(),
         mask: 4095,
     });
-    let upsert = render(&render::RepairUpsert {
+    let upsert = render(&render::UpsertRows {
+        stage: None,
         table: &t.name,
         key: &t.key,
         columns: &t.columns,
@@ -525,8 +526,8 @@ fn ship_statements_prepare_on_postgres() {
         stage: &stage,
         columns: &t.columns,
     });
-    let apply = render(&render::ShipApplyStage {
-        stage: &stage,
+    let apply = render(&render::UpsertRows {
+        stage: Some(&stage),
         table: &t.name,
         key: &t.key,
         columns: &t.columns,

@@ -127,7 +127,8 @@ fn statements(copy: &Copy) -> (String, String) {
         filter: copy.filter.as_ref(),
         mask: verify::BUCKETS - 1,
     });
-    let upsert = render(&render::RepairUpsert {
+    let upsert = render(&render::UpsertRows {
+        stage: None,
         table: &copy.table,
         key: &copy.key,
         columns: &copy.columns,
