@@ -4,15 +4,35 @@ mod common;
 use std::time::Duration;
 
 fn setup(n: usize, add_table: &[&str]) -> common::Nodes {
-    let nodes = common::start_nodes(n);
-    for name in ["a", "b", "c"].iter().take(n) {
-        nodes.sql(name, "create table t (id int primary key, v text, n int)");
-    }
-    nodes.repsync_ok(&["init"]);
-    let mut args = vec!["add-table", "t"];
+    let mut args = vec!["t"];
     args.extend_from_slice(add_table);
-    nodes.repsync_ok(&args);
-    nodes
+    common::with_table(
+        n,
+        "create table t (id int primary key, v text, n int)",
+        &args,
+    )
+}
+
+/// Two nodes, `t` sent from a to b in async mode, only rows of region 'eu' and
+/// not the column `secret`.
+fn setup_filtered() -> common::Nodes {
+    common::with_table(
+        2,
+        "create table t (id int primary key, region text, v text, secret text)",
+        &[
+            "t",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--mode",
+            "async",
+            "--where",
+            "region = 'eu'",
+            "--columns",
+            "id,region,v",
+        ],
+    )
 }
 
 #[test]
@@ -321,28 +341,7 @@ fn a_watermark_from_another_life_stops_the_drain() {
 
 #[test]
 fn async_row_filter_and_column_subset() {
-    let nodes = common::start_nodes(2);
-    for n in ["a", "b"] {
-        nodes.sql(
-            n,
-            "create table t (id int primary key, region text, v text, secret text)",
-        );
-    }
-    nodes.repsync_ok(&["init"]);
-    nodes.repsync_ok(&[
-        "add-table",
-        "t",
-        "--from",
-        "a",
-        "--to",
-        "b",
-        "--mode",
-        "async",
-        "--where",
-        "region = 'eu'",
-        "--columns",
-        "id,region,v",
-    ]);
+    let nodes = setup_filtered();
     nodes.sql("a", "insert into t values (1, 'eu', 'one', 's1'), (2, 'us', 'two', 's2'), (3, 'eu', 'three', 's3')");
     nodes.repsync_ok(&["run", "--once"]);
     assert_eq!(nodes.dump("b", "t"), "(1,eu,one,)\n(3,eu,three,)");
@@ -394,28 +393,7 @@ fn a_rejected_row_is_held_with_its_error_then_shipped() {
 /// Large batches go by COPY: filter, column subset, key change and delete.
 #[test]
 fn large_batches_are_copied_with_filter_and_columns() {
-    let nodes = common::start_nodes(2);
-    for n in ["a", "b"] {
-        nodes.sql(
-            n,
-            "create table t (id int primary key, region text, v text, secret text)",
-        );
-    }
-    nodes.repsync_ok(&["init"]);
-    nodes.repsync_ok(&[
-        "add-table",
-        "t",
-        "--from",
-        "a",
-        "--to",
-        "b",
-        "--mode",
-        "async",
-        "--where",
-        "region = 'eu'",
-        "--columns",
-        "id,region,v",
-    ]);
+    let nodes = setup_filtered();
     nodes.sql(
         "a",
         "insert into t select g, case when g % 3 = 0 then 'us' else 'eu' end, 'v' || g, 's' from generate_series(1, 20000) g",

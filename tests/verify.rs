@@ -3,20 +3,14 @@
 mod common;
 
 fn setup(create: &str, add_table: &[&str]) -> common::Nodes {
-    let nodes = common::start_nodes(3);
-    for name in ["a", "b", "c"] {
-        nodes.sql(name, create);
-    }
-    nodes.repsync_ok(&["init"]);
-    nodes.repsync_ok(add_table);
-    nodes
+    common::with_table(3, create, add_table)
 }
 
 #[test]
 fn identical_nodes_then_each_kind_of_difference() {
     let nodes = setup(
         "create table t (id int, \"Tag\" text, v text, f float8, at timestamptz, primary key (id, \"Tag\"))",
-        &["add-table", "t", "--from", "a", "--to", "b,c"],
+        &["t", "--from", "a", "--to", "b,c"],
     );
     nodes.sql(
         "a",
@@ -65,7 +59,6 @@ fn only_replicated_columns_and_filtered_rows_are_compared() {
     let nodes = setup(
         "create table t (id int primary key, v text, local_note text)",
         &[
-            "add-table",
             "t",
             "--from",
             "a",
@@ -101,7 +94,7 @@ fn only_replicated_columns_and_filtered_rows_are_compared() {
 fn an_unknown_table_is_a_usage_error() {
     let nodes = setup(
         "create table t (id int primary key)",
-        &["add-table", "t", "--from", "a", "--to", "b"],
+        &["t", "--from", "a", "--to", "b"],
     );
     let (code, _, err) = nodes.repsync(&["verify", "nosuch"]);
     assert_eq!(code, 2, "{err}");
@@ -111,10 +104,7 @@ fn an_unknown_table_is_a_usage_error() {
 #[test]
 fn repair_makes_the_other_nodes_match_without_echo() {
     // Multi-master: a repair written on b must not travel on to a or c.
-    let nodes = setup(
-        "create table t (id int primary key, v text)",
-        &["add-table", "t"],
-    );
+    let nodes = setup("create table t (id int primary key, v text)", &["t"]);
     nodes.sql(
         "a",
         "insert into t select g, 'v' || g from generate_series(1, 5000) g",
@@ -167,16 +157,7 @@ fn repair_makes_the_other_nodes_match_without_echo() {
 fn repair_keeps_columns_that_are_not_replicated() {
     let nodes = setup(
         "create table t (id int primary key, v text, local_note text)",
-        &[
-            "add-table",
-            "t",
-            "--from",
-            "a",
-            "--to",
-            "b",
-            "--columns",
-            "id,v",
-        ],
+        &["t", "--from", "a", "--to", "b", "--columns", "id,v"],
     );
     nodes.sql(
         "a",

@@ -48,6 +48,20 @@ pub fn start_nodes(n: usize) -> Nodes {
     Nodes { clusters, dir }
 }
 
+/// `n` nodes with `create` run on each, `repsync init`, then `repsync add-table
+/// ARGS`: the prologue most tests share.
+pub fn with_table(n: usize, create: &str, add_table: &[&str]) -> Nodes {
+    let nodes = start_nodes(n);
+    for c in &nodes.clusters {
+        nodes.sql(c.name(), create);
+    }
+    nodes.repsync_ok(&["init"]);
+    let mut args = vec!["add-table"];
+    args.extend_from_slice(add_table);
+    nodes.repsync_ok(&args);
+    nodes
+}
+
 impl Nodes {
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("repsync.toml")
