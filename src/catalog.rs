@@ -152,6 +152,20 @@ pub fn replicated_tables(client: &mut impl GenericClient) -> anyhow::Result<Vec<
         .collect())
 }
 
+/// The set `set_name` as installed on this node, if the node is initialised and
+/// has it.
+pub fn installed_set(
+    client: &mut impl GenericClient,
+    set_name: &str,
+) -> anyhow::Result<Option<ReplicatedTable>> {
+    if !node_state(client)?.installed {
+        return Ok(None);
+    }
+    Ok(replicated_tables(client)?
+        .into_iter()
+        .find(|t| t.set_name == set_name))
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Queue {
     pub dest: String,

@@ -18,13 +18,7 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
     let mut plans = Vec::new();
     let mut queued = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
-        if !catalog::node_state(&mut conn.client)?.installed {
-            continue;
-        }
-        let Some(table) = catalog::replicated_tables(&mut conn.client)?
-            .into_iter()
-            .find(|t| t.set_name == set)
-        else {
+        let Some(table) = catalog::installed_set(&mut conn.client, &set)? else {
             continue;
         };
         let depth: i64 = catalog::set_queue_dests(&mut conn.client, &set)?

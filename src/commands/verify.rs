@@ -203,13 +203,7 @@ pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow:
     let set = set_name(source);
     let mut copies = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
-        if !catalog::node_state(&mut conn.client)?.installed {
-            continue;
-        }
-        let Some(t) = catalog::replicated_tables(&mut conn.client)?
-            .into_iter()
-            .find(|t| t.set_name == set)
-        else {
+        let Some(t) = catalog::installed_set(&mut conn.client, &set)? else {
             continue;
         };
         let node = conn.node.name.to_string();
