@@ -108,6 +108,12 @@ pub struct AddTableArgs {
     /// What a failing peer does to the local transaction
     #[arg(long, value_enum, default_value_t = OnError::Queue)]
     pub on_error: OnError,
+    /// How a node settles a peer's change to a row it changed itself meanwhile
+    /// (tables with more than one sending node): newer-wins (when repsync captured
+    /// each change), newer-wins:COLUMN, origin-priority:NODE,NODE.., keep-local or
+    /// apply-remote
+    #[arg(long, value_name = "POLICY")]
+    pub conflict: Option<String>,
     #[command(flatten)]
     pub dry_run: DryRun,
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod local_cluster;
 pub mod password;
+pub mod policy;
 pub mod render;
 pub mod shipping;
 pub mod sql;

@@ -58,6 +58,10 @@ pub struct Peer<'a> {
 #[template(path = "table/capture_function.sql", escape = "none")]
 pub struct CaptureFunction<'a> {
     pub async_mode: bool,
+    /// More than one node writes the table: record each key's version.
+    pub versioned: bool,
+    pub versions: &'a Ident,
+    pub local_node: &'a Literal,
     pub dests: &'a [Literal],
     pub table: &'a QualifiedName,
     pub function: &'a Ident,
@@ -88,9 +92,38 @@ pub struct ApplyFunction<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "table/versions.sql", escape = "none")]
+pub struct VersionsTable<'a> {
+    pub table: &'a QualifiedName,
+    pub versions: &'a Ident,
+    pub versions_key: &'a Ident,
+    pub key: &'a [Ident],
+}
+
+#[derive(Template)]
+#[template(path = "table/apply_versioned.sql", escape = "none")]
+pub struct ApplyVersioned<'a> {
+    pub table: &'a QualifiedName,
+    pub function: &'a Ident,
+    pub versions: &'a Ident,
+    pub set_name: &'a Literal,
+    pub columns: &'a [Ident],
+    pub key: &'a [Ident],
+    pub non_key: &'a [Ident],
+    /// How the policy is stored in repsync.conflict.
+    pub policy: &'a Literal,
+    pub newer_column: Option<&'a Ident>,
+    pub priority: &'a [Literal],
+    pub keep_local: bool,
+    pub apply_remote: bool,
+    pub tag: &'static str,
+}
+
+#[derive(Template)]
 #[template(path = "table/drop_objects.sql", escape = "none")]
 pub struct DropObjects<'a> {
     pub set_name: &'a Literal,
+    pub versions: Option<&'a Ident>,
     pub sender_table: Option<&'a QualifiedName>,
     pub capture_function: &'a Ident,
     pub current_function: &'a Ident,
@@ -165,6 +198,7 @@ pub struct Uninstall<'a> {
 pub struct CurrentRows<'a> {
     pub table: &'a QualifiedName,
     pub function: &'a Ident,
+    pub versions: Option<&'a Ident>,
     pub columns: &'a [Ident],
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,

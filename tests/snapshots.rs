@@ -59,6 +59,9 @@ impl Table {
     fn capture_function_in(&self, set_name: &str, async_mode: bool, dests: &[Literal]) -> String {
         render(&render::CaptureFunction {
             async_mode,
+            versioned: false,
+            versions: &ident(&format!("versions_{set_name}")),
+            local_node: &Literal::new("a"),
             dests,
             table: &self.name,
             function: &ident(&format!("capture_{set_name}")),
@@ -75,6 +78,7 @@ impl Table {
         render(&render::CurrentRows {
             table: &self.name,
             function: &ident(&format!("current_{set_name}")),
+            versions: None,
             columns: &self.columns,
             key: &self.key,
             filter: self.filter.as_ref(),

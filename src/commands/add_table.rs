@@ -6,6 +6,7 @@ use crate::cli::AddTableArgs;
 use crate::config::{Node, NodeName};
 use crate::db;
 use crate::error::usage;
+use crate::policy::ConflictPolicy;
 use crate::render::{self, render};
 use crate::sql::{Ident, Literal, QualifiedName, RowFilter, parse_ident_list};
 
@@ -30,6 +31,10 @@ pub fn apply_function(set_name: &str) -> anyhow::Result<Ident> {
     Ident::new(format!("apply_{set_name}"))
 }
 
+pub fn versions_table(set_name: &str) -> anyhow::Result<Ident> {
+    Ident::new(format!("versions_{set_name}"))
+}
+
 /// What add-table was asked for, in a stable form: equal options mean a re-run.
 #[derive(Debug, serde::Serialize)]
 struct Options {
@@ -40,6 +45,10 @@ struct Options {
     to: Vec<String>,
     mode: crate::cli::Mode,
     on_error: crate::cli::OnError,
+    /// Only for a table that more than one node writes, so that the options of
+    /// other tables stay as they were before conflicts were handled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conflict: Option<String>,
 }
 
 pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -75,6 +84,28 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
     };
     let is_receiver =
         |node: &NodeName| receivers.contains(node) && senders.iter().any(|s| s != node);
+    // A table that more than one node writes gets per-key versions on every node,
+    // which is how conflicts are found and settled the same way everywhere.
+    let writers = senders.iter().filter(|s| !dests_of(s).is_empty()).count();
+    let asked_policy = args
+        .conflict
+        .as_deref()
+        .map(ConflictPolicy::parse)
+        .transpose()?;
+    if asked_policy.is_some() && writers < 2 {
+        return Err(usage(format!(
+            "add-table {}: --conflict needs more than one node that sends the table; with one sender there is nothing to conflict with",
+            source.plain()
+        )));
+    }
+    let policy = (writers > 1).then(|| asked_policy.unwrap_or(ConflictPolicy::CapturedLater));
+    if let Some(ConflictPolicy::OriginPriority(nodes)) = &policy {
+        for node in nodes {
+            config
+                .node(node.as_str())
+                .map_err(|err| usage(format!("--conflict origin-priority: {err:#}")))?;
+        }
+    }
     if senders.iter().all(|s| dests_of(s).is_empty()) {
         return Err(usage(format!(
             "add-table {}: --from and --to leave no node to send to; name at least one receiving node other than the sender",
@@ -133,6 +164,24 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         })
         .collect();
 
+    if policy.is_some()
+        && let Some(reserved) = key.iter().find(|k| k.as_str().starts_with("repsync_"))
+    {
+        return Err(usage(format!(
+            "node {}: key column {reserved} of {} starts with repsync_, which repsync keeps for the version columns of tables that several nodes write; rename the column",
+            first_sender.node.name,
+            source.plain()
+        )));
+    }
+    if let Some(ConflictPolicy::NewerWins(column)) = &policy
+        && !columns.contains(column)
+    {
+        return Err(usage(format!(
+            "--conflict newer-wins:{column}: {} has no replicated column {column}; name a timestamp column that every node sets when it writes the row",
+            source.plain()
+        )));
+    }
+
     let set = set_name(&source);
     let options = Options {
         columns: columns.iter().map(|c| c.as_str().to_string()).collect(),
@@ -142,6 +191,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         to: receivers.iter().map(|n| n.to_string()).collect(),
         mode: args.mode,
         on_error: args.on_error,
+        conflict: policy.as_ref().map(ConflictPolicy::to_string),
     };
     let options_json = serde_json::to_string(&options)?;
 
@@ -197,6 +247,8 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 options,
                 args.mode,
                 args.on_error,
+                &name,
+                policy.as_ref(),
             )
         };
         let mut node_options = serde_json::to_value(&options)?;
@@ -216,7 +268,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         unchanged &= same;
         let mut sql = String::new();
         if let Some(old) = &installed {
-            sql.push_str(&drop_sql(old)?);
+            sql.push_str(&drop_sql(old, policy.is_none())?);
         }
         sql.push_str(&install(&node_options_json)?);
         if !sql.is_empty() {
@@ -433,15 +485,27 @@ fn install_sql(
     options_json: &str,
     mode: crate::cli::Mode,
     on_error: crate::cli::OnError,
+    node: &NodeName,
+    policy: Option<&ConflictPolicy>,
 ) -> anyhow::Result<String> {
     let set_literal = Literal::new(set);
     let dest_literals: Vec<Literal> = dests.iter().map(|d| Literal::new(d.to_string())).collect();
+    let versions = versions_table(set)?;
     let mut sql = String::new();
+    if policy.is_some() {
+        sql.push_str(&render(&render::VersionsTable {
+            table: local,
+            versions: &versions,
+            versions_key: &Ident::new(format!("{}_key", versions.as_str()))?,
+            key,
+        }));
+    }
     if sends {
         let function = capture_function(set)?;
         sql.push_str(&render(&render::CurrentRows {
             table: local,
             function: &current_function(set)?,
+            versions: policy.is_some().then_some(&versions),
             columns,
             key,
             filter,
@@ -449,6 +513,9 @@ fn install_sql(
         }));
         sql.push_str(&render(&render::CaptureFunction {
             async_mode: mode == crate::cli::Mode::Async,
+            versioned: policy.is_some(),
+            versions: &versions,
+            local_node: &Literal::new(node.as_str()),
             dests: &dest_literals,
             table: local,
             function: &function,
@@ -466,14 +533,42 @@ fn install_sql(
     }
     if receives {
         let non_key = catalog::non_key_columns(columns, key);
-        sql.push_str(&render(&render::ApplyFunction {
-            table: local,
-            function: &apply_function(set)?,
-            columns,
-            key,
-            non_key: &non_key,
-            tag: render::tag(),
-        }));
+        match policy {
+            None => sql.push_str(&render(&render::ApplyFunction {
+                table: local,
+                function: &apply_function(set)?,
+                columns,
+                key,
+                non_key: &non_key,
+                tag: render::tag(),
+            })),
+            Some(policy) => {
+                let priority: Vec<Literal> = match policy {
+                    ConflictPolicy::OriginPriority(nodes) => {
+                        nodes.iter().map(|n| Literal::new(n.as_str())).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                sql.push_str(&render(&render::ApplyVersioned {
+                    table: local,
+                    function: &apply_function(set)?,
+                    versions: &versions,
+                    set_name: &set_literal,
+                    columns,
+                    key,
+                    non_key: &non_key,
+                    policy: &Literal::new(policy.to_string()),
+                    newer_column: match policy {
+                        ConflictPolicy::NewerWins(column) => Some(column),
+                        _ => None,
+                    },
+                    priority: &priority,
+                    keep_local: *policy == ConflictPolicy::KeepLocal,
+                    apply_remote: *policy == ConflictPolicy::ApplyRemote,
+                    tag: render::tag(),
+                }))
+            }
+        }
     }
     sql.push_str(&render(&render::Register {
         set_name: &set_literal,
@@ -496,11 +591,14 @@ fn install_sql(
     Ok(sql)
 }
 
-/// Removes an earlier install of a table on one node.
-pub fn drop_sql(old: &ReplicatedTable) -> anyhow::Result<String> {
+/// Removes an earlier install of a table on one node; with `drop_versions` also
+/// what the node knows of each key's last change (kept when add-table runs again).
+pub fn drop_sql(old: &ReplicatedTable, drop_versions: bool) -> anyhow::Result<String> {
     let local = old.local_name()?;
+    let versions = versions_table(&old.set_name)?;
     Ok(render(&render::DropObjects {
         set_name: &Literal::new(old.set_name.clone()),
+        versions: drop_versions.then_some(&versions),
         sender_table: (old.is_sender && old.table_exists).then_some(&local),
         capture_function: &capture_function(&old.set_name)?,
         current_function: &current_function(&old.set_name)?,

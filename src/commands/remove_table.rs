@@ -28,7 +28,7 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
         if depth > 0 {
             queued.push(format!("node {}: {depth} queued change(s)", conn.node.name));
         }
-        let mut sql = drop_sql(&table)?;
+        let mut sql = drop_sql(&table, true)?;
         if args.force {
             sql.push_str(&render(&render::PurgeQueue {
                 set_name: &Literal::new(set.clone()),

@@ -319,13 +319,16 @@ fn drain(
 
 /// Whether the next batch holds enough keys for the direct transport to pay: it
 /// costs more round trips per batch than one `drain_errors` call, which is what a
-/// stream of small transactions needs.
+/// stream of small transactions needs. Not for tables that several nodes write:
+/// their changes are applied key by key against each key's version.
 fn worth_copying(client: &mut Client, dest: &str, limit: i32) -> anyhow::Result<bool> {
     Ok(client
         .query_one(
             "select coalesce(sum(octet_length(e.old_rows::text)) filter (where e.op = 'K'), 0)::int8 >= $3 \
-               from (select e.op, e.old_rows from repsync.sync_err_rec e \
-                      where e.dest = $1 order by e.dest, e.id limit $2) e",
+                    and not coalesce(bool_or(t.options ? 'conflict'), false) \
+               from (select e.op, e.old_rows, e.set_name from repsync.sync_err_rec e \
+                      where e.dest = $1 order by e.dest, e.id limit $2) e \
+               left join repsync.replicated_table t on t.set_name = e.set_name",
             &[&dest, &i64::from(limit), &COPY_MIN_KEY_BYTES],
         )?
         .get(0))

@@ -38,7 +38,7 @@ pub fn run(args: UninstallArgs, ctx: &Context) -> anyhow::Result<()> {
         }
         let mut sql = String::new();
         for table in catalog::replicated_tables(&mut conn.client)? {
-            sql.push_str(&drop_sql(&table)?);
+            sql.push_str(&drop_sql(&table, true)?);
         }
         let servers = catalog::peers(&mut conn.client)?
             .iter()

@@ -71,9 +71,30 @@ create table if not exists repsync.applied (
 );
 alter table repsync.applied add column if not exists last_snapshot pg_snapshot;
 
+-- Conflicts found while applying a peer's change to a table that more than one node
+-- writes: both versions, and which one the table's policy kept. Written on the node
+-- that applied the change.
+create table if not exists repsync.conflict (
+    id bigserial primary key,
+    detected_at timestamptz not null default clock_timestamp(),
+    set_name text not null,
+    key json not null,
+    local_origin text,
+    local_at timestamptz,
+    local_row json,
+    remote_origin text not null,
+    remote_at timestamptz not null,
+    remote_row json,
+    policy text not null,
+    winner text not null check (winner in ('local', 'remote'))
+);
+create index if not exists conflict_set on repsync.conflict (set_name, id);
+
 revoke all on all tables in schema repsync from public;
 {%- if let Some(role) = peer_role %}
 -- The peers connect as this role and call the apply procedures in this schema.
 grant usage on schema repsync to {{ role }};
 grant select, insert, update on repsync.applied to {{ role }};
+grant insert on repsync.conflict to {{ role }};
+grant usage on sequence repsync.conflict_id_seq to {{ role }};
 {%- endif %}

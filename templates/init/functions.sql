@@ -1,11 +1,16 @@
 -- repsync functions on node {{ node }}: ship at pre-commit, queue on failure, drain.
 
--- The statement that applies one captured change on a peer.
-create or replace function repsync.apply_call(p_set_name text, p_op "char", p_old json, p_new json)
+-- The statement that applies one captured change on a peer; p_versions (each key's
+-- version) only for a table that more than one node writes.
+drop function if exists repsync.apply_call(text, "char", json, json);
+create or replace function repsync.apply_call(p_set_name text, p_op "char", p_old json, p_new json, p_versions json default null)
 returns text language sql immutable parallel safe
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
-    select format('call repsync.%I(%L, %L::json, %L::json);', 'apply_' || p_set_name, p_op, p_old, p_new)
+    select case when p_versions is null
+           then format('call repsync.%I(%L, %L::json, %L::json);', 'apply_' || p_set_name, p_op, p_old, p_new)
+           else format('call repsync.%I(%L, %L::json, %L::json, %L::json);', 'apply_' || p_set_name, p_op, p_old, p_new, p_versions)
+           end
 {{ tag }};
 
 -- Runs p_sql on a peer in one remote transaction (a multi-statement query string is
@@ -110,7 +115,7 @@ begin
                 perform repsync.queue_pending(v_xid, v_dest.dest, null);
                 continue;
             end if;
-            select string_agg(repsync.apply_call(q.set_name, q.op, q.old_rows, q.new_rows), E'\n' order by q.id)
+            select string_agg(repsync.entry_call(q.set_name, q.op, q.old_rows, q.new_rows), E'\n' order by q.id)
               into v_sql
               from repsync.pending q
               join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
@@ -185,11 +190,12 @@ as {{ tag }}
 declare
     v_rows json;
     v_gone json;
+    v_versions json;
 begin
     if p_op = 'K' then
-        execute format('select rows, gone from repsync.%I($1)', 'current_' || p_set_name)
-            into v_rows, v_gone using p_old;
-        return repsync.apply_call(p_set_name, 'U', v_gone, v_rows);
+        execute format('select rows, gone, versions from repsync.%I($1)', 'current_' || p_set_name)
+            into v_rows, v_gone, v_versions using p_old;
+        return repsync.apply_call(p_set_name, 'U', v_gone, v_rows, v_versions);
     end if;
     return repsync.apply_call(p_set_name, p_op, p_old, p_new);
 end

@@ -3,11 +3,39 @@
 select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from {{ rel }}{% if let Some(f) = filter %} where {{ f }}{% endif %}
 {%- endmacro -%}
 {%- macro queue_keys(rel, rel2) %}
+{%- if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
         select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
           from (select json_agg(r) as keys from ({% call key_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_select(rel2) %}{% endcall %}{% endif %}) r) k,
                unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest)
          where k.keys is not null;
+{%- else %}
+        insert into repsync.pending (set_name, op, old_rows)
+        select {{ set_name }}, 'K', k.keys
+          from (select json_agg(r) as keys from ({% call key_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_select(rel2) %}{% endcall %}{% endif %}) r) k
+         where k.keys is not null;
+{%- endif %}
+{%- endmacro %}
+{%- macro key_list(prefix) -%}
+{% for c in key %}{% if !loop.first %}, {% endif %}{{ prefix }}{{ c }}{% endfor %}
+{%- endmacro -%}
+{%- macro record_versions(present, gone) %}
+        -- This node's change is the newest version of each key: later than any
+        -- version this node knew (the nodes' clocks differ), and based on the last
+        -- version that came from another node.
+        insert into repsync.{{ versions }} as v ({% call key_list("") %}{% endcall %}, repsync_at, repsync_origin, repsync_deleted)
+        select {% call key_list("k.") %}{% endcall %}, clock_timestamp(), {{ local_node }}, k.gone
+          from ({% if !present.is_empty() %}select {% call key_list("") %}{% endcall %}, false as gone from {{ present }}{% if let Some(f) = filter %} where {{ f }}{% endif %}{% endif %}
+                {%- if !present.is_empty() && !gone.is_empty() %}
+                union all
+                {% endif %}
+                {%- if !gone.is_empty() %}select {% call key_list("g.") %}{% endcall %}, true from ({% call key_select(gone) %}{% endcall %}{% if !present.is_empty() %} except {% call key_select(present) %}{% endcall %}{% endif %}) as g{% endif %}) as k
+            on conflict ({% call key_list("") %}{% endcall %}) do update
+           set repsync_base_at = case when v.repsync_origin = excluded.repsync_origin then v.repsync_base_at else v.repsync_at end,
+               repsync_base_origin = case when v.repsync_origin = excluded.repsync_origin then v.repsync_base_origin else v.repsync_origin end,
+               repsync_at = greatest(excluded.repsync_at, v.repsync_at + interval '1 microsecond'),
+               repsync_origin = excluded.repsync_origin,
+               repsync_deleted = excluded.repsync_deleted;
 {%- endmacro %}
 create or replace function repsync.{{ function }}()
 returns trigger language plpgsql security definer
@@ -23,21 +51,30 @@ begin
     if coalesce(current_setting('repsync.origin', true), '') <> '' then
         return null;
     end if;
-{%- if async_mode %}
-    -- Async: only the keys, once per destination, in this transaction and in one
-    -- statement (this runs for every statement on the table); the rows are read
-    -- when the entry is shipped.
+{%- if async_mode || versioned %}
+    -- Only the keys, in one statement (this runs for every statement on the table):
+    -- the rows are read when the change is shipped, as they are then. Async mode
+    -- queues them once per destination; sync mode keeps them for the commit.
     if TG_OP = 'INSERT' then
+        {%- if versioned %}{% call record_versions("new_rows", "") %}{% endcall %}{% endif %}
         {%- call queue_keys("new_rows", "") %}{% endcall %}
     elsif TG_OP = 'UPDATE' then
+        {%- if versioned %}{% call record_versions("new_rows", "old_rows") %}{% endcall %}{% endif %}
         {%- call queue_keys("old_rows", "new_rows") %}{% endcall %}
     elsif TG_OP = 'DELETE' then
+        {%- if versioned %}{% call record_versions("", "old_rows") %}{% endcall %}{% endif %}
         {%- call queue_keys("old_rows", "") %}{% endcall %}
     else
+{%- if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, origin_xid)
         select d.dest, {{ set_name }}, 'T', pg_current_xact_id()
           from unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest);
+{%- else %}
+        insert into repsync.pending (set_name, op) values ({{ set_name }}, 'T');
+{%- endif %}
     end if;
+{%- endif %}
+{%- if async_mode %}
     get diagnostics v_queued = row_count;
     if v_queued = 0 then
         return null;
@@ -48,7 +85,7 @@ begin
     if not pg_try_advisory_xact_lock_shared({{ idle_lock[0] }}, {{ idle_lock[1] }}) then
         perform pg_notify('repsync', '');
     end if;
-{%- else %}
+{%- else if !versioned %}
     if TG_OP = 'INSERT' then
         insert into repsync.pending (set_name, op, new_rows)
         select {{ set_name }}, 'I', json_agg(r)

@@ -1,7 +1,11 @@
 -- For shipping an async entry: the replicated columns of the rows with the given
 -- keys as they are now (rows outside the filter left out), and the keys that have
 -- no such row any more, to be deleted on the peer.
-create or replace function repsync.{{ function }}(p_keys json, out rows json, out gone json)
+{%- if let Some(versions) = versions %}
+-- With each key's version (a key this node has no version of gets the oldest
+-- possible one, so it only fills a gap on the receiving node).
+{%- endif %}
+create or replace function repsync.{{ function }}(p_keys json, out rows json, out gone json, out versions json)
 language sql stable
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
@@ -25,6 +29,16 @@ as {{ tag }}
               from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from k
                     except
                     select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from r) as g)
-           end
+           end,
+{%- if let Some(versions) = versions %}
+           (select json_agg(v)
+              from (select {% for c in key %}k.{{ c }}, {% endfor %}coalesce(v.repsync_at, '-infinity') as repsync_at,
+                           coalesce(v.repsync_origin, '') as repsync_origin, v.repsync_base_at, v.repsync_base_origin,
+                           coalesce(v.repsync_deleted, false) as repsync_deleted
+                      from k left join repsync.{{ versions }} as v
+                        on {% for c in key %}{% if !loop.first %} and {% endif %}v.{{ c }} = k.{{ c }}{% endfor %}) as v)
+{%- else %}
+           null::json
+{%- endif %}
 {{ tag }};
 revoke all on function repsync.{{ function }}(json) from public;

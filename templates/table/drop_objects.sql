@@ -8,4 +8,8 @@ drop trigger if exists repsync_capture_truncate on {{ table }};
 drop function if exists repsync.{{ capture_function }}();
 drop function if exists repsync.{{ current_function }}(json);
 drop procedure if exists repsync.{{ apply_function }}("char", json, json);
+drop procedure if exists repsync.{{ apply_function }}("char", json, json, json);
+{%- if let Some(versions) = versions %}
+drop table if exists repsync.{{ versions }};
+{%- endif %}
 delete from repsync.replicated_table where set_name = {{ set_name }};

@@ -1,0 +1,111 @@
+-- Applies a peer's change to a table that more than one node writes. Each key comes{# No name in SQL comments: a newline in a quoted name would end the comment. #}
+-- with its version: when and where it was captured, and the version it replaced
+-- there. A key whose local version is neither that one nor of the same node was
+-- changed here concurrently: a conflict, settled by the policy and logged. Apart
+-- from conflicts, a version replaces only an older one, so a change that arrives
+-- late (a retry, another node passing it on) has no effect.
+create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json, p_versions json)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+begin
+    if p_op = 'T' then
+        truncate only {{ table }};
+        return;
+    end if;
+    with incoming as (
+        select i.*
+          from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i
+    ), remote_rows as (
+        select {% for c in columns %}{% if !loop.first %}, {% endif %}r.{{ c }}{% endfor %}
+          from json_populate_recordset(null::{{ table }}, p_new) as r
+    ), compared as (
+        select i.*,
+               l.repsync_at as repsync_local_at, l.repsync_origin as repsync_local_origin,
+               (select to_json(x) from (select {% for c in columns %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}
+                                          from only {{ table }} as t
+                                         where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = i.{{ c }}{% endfor %}) as x) as repsync_local_row,
+               (select to_json(r) from remote_rows as r
+                 where {% for c in key %}{% if !loop.first %} and {% endif %}r.{{ c }} = i.{{ c }}{% endfor %}) as repsync_remote_row
+{%- if let Some(column) = newer_column %},
+               (select t.{{ column }} from only {{ table }} as t
+                 where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = i.{{ c }}{% endfor %}) as repsync_local_stamp,
+               (select r.{{ column }} from remote_rows as r
+                 where {% for c in key %}{% if !loop.first %} and {% endif %}r.{{ c }} = i.{{ c }}{% endfor %}) as repsync_remote_stamp
+{%- endif %}
+          from incoming as i
+          left join repsync.{{ versions }} as l
+            on {% for c in key %}{% if !loop.first %} and {% endif %}l.{{ c }} = i.{{ c }}{% endfor %}
+    ), judged as (
+        select c.*,
+               c.repsync_local_at is not null
+               and c.repsync_local_origin <> c.repsync_origin
+               and (c.repsync_base_at, c.repsync_base_origin) is distinct from (c.repsync_local_at, c.repsync_local_origin) as repsync_conflict,
+               (c.repsync_at, c.repsync_origin) > (c.repsync_local_at, c.repsync_local_origin) as repsync_newer
+          from compared as c
+    ), decided as (
+        select j.*,
+               case when j.repsync_local_at is null then true
+                    when not j.repsync_conflict then j.repsync_newer
+{%- if keep_local %}
+                    else false
+{%- else if apply_remote %}
+                    else true
+{%- else if let Some(column) = newer_column %}
+                    -- The later value of the column wins; a tie, or a side without a
+                    -- row, is settled by when the changes were captured.
+                    when j.repsync_remote_stamp is not null and j.repsync_local_stamp is not null
+                         and j.repsync_remote_stamp is distinct from j.repsync_local_stamp then j.repsync_remote_stamp > j.repsync_local_stamp
+                    else j.repsync_newer
+{%- else if !priority.is_empty() %}
+                    -- The node listed first wins; nodes not listed come after, and
+                    -- between them the later change wins.
+                    when coalesce(array_position(array[{% for p in priority %}{% if !loop.first %}, {% endif %}{{ p }}{% endfor %}]::text[], j.repsync_origin), 2147483647)
+                         <> coalesce(array_position(array[{% for p in priority %}{% if !loop.first %}, {% endif %}{{ p }}{% endfor %}]::text[], j.repsync_local_origin), 2147483647)
+                    then coalesce(array_position(array[{% for p in priority %}{% if !loop.first %}, {% endif %}{{ p }}{% endfor %}]::text[], j.repsync_origin), 2147483647)
+                         < coalesce(array_position(array[{% for p in priority %}{% if !loop.first %}, {% endif %}{{ p }}{% endfor %}]::text[], j.repsync_local_origin), 2147483647)
+                    else j.repsync_newer
+{%- else %}
+                    else j.repsync_newer
+{%- endif %}
+               end as repsync_applies
+          from judged as j
+    ), removed as (
+        delete from only {{ table }} as t
+         using decided as d
+         where d.repsync_applies and d.repsync_remote_row is null
+           and {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = d.{{ c }}{% endfor %}
+    ), upserted as (
+        insert into {{ table }} as t ({% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})
+        select {% for c in columns %}{% if !loop.first %}, {% endif %}r.{{ c }}{% endfor %}
+          from remote_rows as r
+          join decided as d on {% for c in key %}{% if !loop.first %} and {% endif %}d.{{ c }} = r.{{ c }}{% endfor %}
+         where d.repsync_applies
+            on conflict ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})
+        {%- if non_key.is_empty() %}
+            do nothing
+        {%- else %}
+            do update set {% for c in non_key %}{% if !loop.first %}, {% endif %}{{ c }} = excluded.{{ c }}{% endfor %}
+        {%- endif %}
+    ), versioned as (
+        insert into repsync.{{ versions }} as v
+            ({% for c in key %}{{ c }}, {% endfor %}repsync_at, repsync_origin, repsync_base_at, repsync_base_origin, repsync_deleted)
+        select {% for c in key %}d.{{ c }}, {% endfor %}d.repsync_at, d.repsync_origin, d.repsync_base_at, d.repsync_base_origin,
+               d.repsync_remote_row is null
+          from decided as d
+         where d.repsync_applies
+            on conflict ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}) do update
+           set repsync_at = excluded.repsync_at, repsync_origin = excluded.repsync_origin,
+               repsync_base_at = excluded.repsync_base_at, repsync_base_origin = excluded.repsync_base_origin,
+               repsync_deleted = excluded.repsync_deleted
+    )
+    insert into repsync.conflict
+        (set_name, key, local_origin, local_at, local_row, remote_origin, remote_at, remote_row, policy, winner)
+    select {{ set_name }},
+           (select to_json(k) from (select {% for c in key %}{% if !loop.first %}, {% endif %}d.{{ c }}{% endfor %}) as k),
+           d.repsync_local_origin, d.repsync_local_at, d.repsync_local_row, d.repsync_origin, d.repsync_at, d.repsync_remote_row,
+           {{ policy }}, case when d.repsync_applies then 'remote' else 'local' end
+      from decided as d
+     where d.repsync_conflict;
+end
+{{ tag }};
