@@ -41,3 +41,104 @@ fn the_change_captured_later_wins_everywhere() {
     let out = nodes.repsync_ok(&["verify", "t"]);
     assert!(out.contains("identical"), "{out}");
 }
+
+#[test]
+fn origin_priority_prefers_the_listed_node_over_the_later_change() {
+    let nodes = concurrent_update(&["--conflict", "origin-priority:b,a"], "b", "a");
+    assert_eq!(value(&nodes, "a"), "from b");
+    assert_eq!(value(&nodes, "b"), "from b");
+    assert_eq!(conflicts(&nodes, "a"), r#"{"id":1} b origin-priority:b,a remote"#);
+    assert_eq!(conflicts(&nodes, "b"), r#"{"id":1} a origin-priority:b,a local"#);
+}
+
+#[test]
+fn newer_wins_on_a_column_goes_by_its_value_not_by_when_it_was_written() {
+    let nodes = common::with_table(
+        2,
+        TABLE,
+        &["t", "--mode", "async", "--conflict", "newer-wins:stamp"],
+    );
+    nodes.sql("a", "insert into t values (1, 'start', '2026-01-01')");
+    nodes.repsync_ok(&["run", "--once"]);
+    nodes.sql("b", "update t set v = 'from b', stamp = '2026-03-01' where id = 1");
+    nodes.sql("a", "update t set v = 'from a', stamp = '2026-02-01' where id = 1");
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(value(&nodes, "a"), "from b");
+    assert_eq!(value(&nodes, "b"), "from b");
+    assert_eq!(conflicts(&nodes, "a"), r#"{"id":1} b newer-wins:stamp remote"#);
+}
+
+#[test]
+fn keep_local_and_apply_remote_are_logged_and_leave_the_nodes_different() {
+    let nodes = concurrent_update(&["--conflict", "keep-local"], "b", "a");
+    assert_eq!(value(&nodes, "a"), "from a");
+    assert_eq!(value(&nodes, "b"), "from b");
+    assert_eq!(conflicts(&nodes, "a"), r#"{"id":1} b keep-local local"#);
+    assert_eq!(conflicts(&nodes, "b"), r#"{"id":1} a keep-local local"#);
+    let (code, out, _) = nodes.repsync(&["verify", "t"]);
+    assert_eq!(code, 1, "{out}");
+
+    // The seed's overwrite: each receiver takes the peer's row. Whether the nodes
+    // end up swapped or equal depends on whether both shipped before either applied.
+    let nodes = concurrent_update(&["--conflict", "apply-remote"], "b", "a");
+    let logged = format!("{};{}", conflicts(&nodes, "a"), conflicts(&nodes, "b"));
+    assert!(logged.contains("apply-remote remote"), "{logged}");
+    assert!(!logged.contains("local"), "{logged}");
+}
+
+#[test]
+fn a_delete_keeps_an_older_change_from_bringing_the_row_back() {
+    let nodes = common::with_table(2, TABLE, &["t", "--mode", "async"]);
+    nodes.sql("a", "insert into t values (1, 'start', now()), (2, 'two', now())");
+    nodes.repsync_ok(&["run", "--once"]);
+    // b's update is captured first, a's delete later: the delete wins on both.
+    nodes.sql("b", "update t set v = 'from b' where id = 1");
+    nodes.sql("a", "delete from t where id = 1");
+    // And an insert on both nodes of one new key: the later insert wins.
+    nodes.sql("a", "insert into t values (3, 'a three', now())");
+    nodes.sql("b", "insert into t values (3, 'b three', now())");
+    // A delete, then an update of the same row on the other node: the update is
+    // later, so the row comes back everywhere.
+    nodes.sql("a", "delete from t where id = 2");
+    nodes.sql("b", "update t set v = 'b two' where id = 2");
+    nodes.repsync_ok(&["run", "--once"]);
+    for node in ["a", "b"] {
+        assert_eq!(
+            nodes.sql(node, "select string_agg(id || '=' || v, ',' order by id) from t"),
+            "2=b two,3=b three",
+            "node {node}"
+        );
+    }
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.conflict"),
+        "3",
+        "{}",
+        conflicts(&nodes, "a")
+    );
+    // A tombstone stays: row 1's delete is remembered on b.
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select count(*) from repsync.conflict c where c.key::text = '{\"id\":1}' and c.winner = 'remote'"
+        ),
+        "1"
+    );
+}
+
+#[test]
+fn sync_mode_settles_a_change_queued_while_the_peer_was_down() {
+    let nodes = common::with_table(2, TABLE, &["t"]);
+    nodes.sql("a", "insert into t values (1, 'start', now())");
+    assert_eq!(value(&nodes, "b"), "start");
+    nodes.node("b").stop().unwrap();
+    nodes.sql("a", "update t set v = 'from a' where id = 1");
+    nodes.node("b").restart().unwrap();
+    // a's change waits in a's queue; b's later change reaches a at once.
+    nodes.sql("b", "update t set v = 'from b' where id = 1");
+    assert_eq!(value(&nodes, "a"), "from b");
+    nodes.repsync_ok(&["drain-errors"]);
+    assert_eq!(value(&nodes, "b"), "from b");
+    assert_eq!(conflicts(&nodes, "a"), r#"{"id":1} b newer-wins remote"#);
+    let out = nodes.repsync_ok(&["verify", "t"]);
+    assert!(out.contains("identical"), "{out}");
+}

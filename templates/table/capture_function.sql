@@ -24,12 +24,12 @@ select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} fr
         -- version this node knew (the nodes' clocks differ), and based on the last
         -- version that came from another node.
         insert into repsync.{{ versions }} as v ({% call key_list("") %}{% endcall %}, repsync_at, repsync_origin, repsync_deleted)
-        select {% call key_list("k.") %}{% endcall %}, clock_timestamp(), {{ local_node }}, k.gone
-          from ({% if !present.is_empty() %}select {% call key_list("") %}{% endcall %}, false as gone from {{ present }}{% if let Some(f) = filter %} where {{ f }}{% endif %}{% endif %}
+        select {% call key_list("k.") %}{% endcall %}, clock_timestamp(), {{ local_node }}, k.repsync_deleted
+          from ({% if !present.is_empty() %}select {% call key_list("") %}{% endcall %}, false as repsync_deleted from {{ present }}{% if let Some(f) = filter %} where {{ f }}{% endif %}{% endif %}
                 {%- if !present.is_empty() && !gone.is_empty() %}
                 union all
                 {% endif %}
-                {%- if !gone.is_empty() %}select {% call key_list("g.") %}{% endcall %}, true from ({% call key_select(gone) %}{% endcall %}{% if !present.is_empty() %} except {% call key_select(present) %}{% endcall %}{% endif %}) as g{% endif %}) as k
+                {%- if !gone.is_empty() %}select {% call key_list("g.") %}{% endcall %}, true as repsync_deleted from ({% call key_select(gone) %}{% endcall %}{% if !present.is_empty() %} except {% call key_select(present) %}{% endcall %}{% endif %}) as g{% endif %}) as k
             on conflict ({% call key_list("") %}{% endcall %}) do update
            set repsync_base_at = case when v.repsync_origin = excluded.repsync_origin then v.repsync_base_at else v.repsync_at end,
                repsync_base_origin = case when v.repsync_origin = excluded.repsync_origin then v.repsync_base_origin else v.repsync_origin end,
