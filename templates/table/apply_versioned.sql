@@ -13,6 +13,21 @@ begin
         truncate only {{ table }};
         return;
     end if;
+    -- Lock the keys' rows and versions first, in key order. A local writer of one
+    -- of them has then committed (the comparison below, a new statement, sees its
+    -- version), and none can change them before this transaction ends. A key
+    -- without a version gets an empty one to lock, which counts as none.
+    perform from only {{ table }} as t
+     where ({% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}) in
+           (select {% for c in key %}{% if !loop.first %}, {% endif %}i.{{ c }}{% endfor %}
+              from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i)
+     order by {% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}
+       for update;
+    insert into repsync.{{ versions }} as v ({% for c in key %}{{ c }}, {% endfor %}repsync_at, repsync_origin, repsync_deleted)
+    select {% for c in key %}i.{{ c }}, {% endfor %}'-infinity', '', true
+      from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i
+     order by {% for c in key %}{% if !loop.first %}, {% endif %}i.{{ c }}{% endfor %}
+        on conflict ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}) do update set repsync_at = v.repsync_at;
     with incoming as (
         select i.*
           from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i
@@ -21,7 +36,8 @@ begin
           from json_populate_recordset(null::{{ table }}, p_new) as r
     ), compared as (
         select i.*,
-               l.repsync_at as repsync_local_at, l.repsync_origin as repsync_local_origin,
+               case when l.repsync_origin <> '' then l.repsync_at end as repsync_local_at,
+               nullif(l.repsync_origin, '') as repsync_local_origin,
                (select to_json(x) from (select {% for c in columns %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}
                                           from only {{ table }} as t
                                          where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = i.{{ c }}{% endfor %}) as x) as repsync_local_row,
