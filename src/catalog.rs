@@ -10,6 +10,8 @@ pub const NODE_STATE: &str = include_str!("catalog/node_state.sql");
 pub const LOCAL_NODE: &str = include_str!("catalog/local_node.sql");
 pub const REPLICATED_TABLES: &str = include_str!("catalog/replicated_tables.sql");
 pub const QUEUES: &str = include_str!("catalog/queues.sql");
+pub const CONFLICTS: &str = include_str!("catalog/conflicts.sql");
+pub const CONFLICT_COUNTS: &str = include_str!("catalog/conflict_counts.sql");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {

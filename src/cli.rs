@@ -33,6 +33,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Make a replicated table on the other nodes match one node's
     Repair(RepairArgs),
+    /// List the conflicts each node settled (tables that several nodes write)
+    Conflicts(ConflictsArgs),
     /// Remove everything repsync installed, on every node
     Uninstall(UninstallArgs),
     /// Start three throwaway local nodes, replicate between them, clean up
@@ -171,6 +173,18 @@ pub struct StatusArgs {
 pub struct VerifyArgs {
     /// The table, as given to add-table (schema.table, or table in public)
     pub table: String,
+    /// Print JSON for programs instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConflictsArgs {
+    /// Only this table, as given to add-table
+    pub table: Option<String>,
+    /// At most this many per node, newest first
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..))]
+    pub limit: i64,
     /// Print JSON for programs instead of text
     #[arg(long)]
     pub json: bool,

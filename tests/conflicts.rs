@@ -13,9 +13,15 @@ fn concurrent_update(policy: &[&str], first: &str, second: &str) -> common::Node
     nodes.sql("a", "insert into t values (1, 'start', now())");
     nodes.repsync_ok(&["run", "--once"]);
     nodes.wait_for("b", "select v from t where id = 1", "start");
-    nodes.sql(first, &format!("update t set v = 'from {first}', stamp = now() where id = 1"));
+    nodes.sql(
+        first,
+        &format!("update t set v = 'from {first}', stamp = now() where id = 1"),
+    );
     std::thread::sleep(std::time::Duration::from_millis(20));
-    nodes.sql(second, &format!("update t set v = 'from {second}', stamp = now() where id = 1"));
+    nodes.sql(
+        second,
+        &format!("update t set v = 'from {second}', stamp = now() where id = 1"),
+    );
     nodes.repsync_ok(&["run", "--once"]);
     nodes
 }
@@ -47,8 +53,14 @@ fn origin_priority_prefers_the_listed_node_over_the_later_change() {
     let nodes = concurrent_update(&["--conflict", "origin-priority:b,a"], "b", "a");
     assert_eq!(value(&nodes, "a"), "from b");
     assert_eq!(value(&nodes, "b"), "from b");
-    assert_eq!(conflicts(&nodes, "a"), r#"{"id":1} b origin-priority:b,a remote"#);
-    assert_eq!(conflicts(&nodes, "b"), r#"{"id":1} a origin-priority:b,a local"#);
+    assert_eq!(
+        conflicts(&nodes, "a"),
+        r#"{"id":1} b origin-priority:b,a remote"#
+    );
+    assert_eq!(
+        conflicts(&nodes, "b"),
+        r#"{"id":1} a origin-priority:b,a local"#
+    );
 }
 
 #[test]
@@ -60,12 +72,21 @@ fn newer_wins_on_a_column_goes_by_its_value_not_by_when_it_was_written() {
     );
     nodes.sql("a", "insert into t values (1, 'start', '2026-01-01')");
     nodes.repsync_ok(&["run", "--once"]);
-    nodes.sql("b", "update t set v = 'from b', stamp = '2026-03-01' where id = 1");
-    nodes.sql("a", "update t set v = 'from a', stamp = '2026-02-01' where id = 1");
+    nodes.sql(
+        "b",
+        "update t set v = 'from b', stamp = '2026-03-01' where id = 1",
+    );
+    nodes.sql(
+        "a",
+        "update t set v = 'from a', stamp = '2026-02-01' where id = 1",
+    );
     nodes.repsync_ok(&["run", "--once"]);
     assert_eq!(value(&nodes, "a"), "from b");
     assert_eq!(value(&nodes, "b"), "from b");
-    assert_eq!(conflicts(&nodes, "a"), r#"{"id":1} b newer-wins:stamp remote"#);
+    assert_eq!(
+        conflicts(&nodes, "a"),
+        r#"{"id":1} b newer-wins:stamp remote"#
+    );
 }
 
 #[test]
@@ -89,7 +110,10 @@ fn keep_local_and_apply_remote_are_logged_and_leave_the_nodes_different() {
 #[test]
 fn a_delete_keeps_an_older_change_from_bringing_the_row_back() {
     let nodes = common::with_table(2, TABLE, &["t", "--mode", "async"]);
-    nodes.sql("a", "insert into t values (1, 'start', now()), (2, 'two', now())");
+    nodes.sql(
+        "a",
+        "insert into t values (1, 'start', now()), (2, 'two', now())",
+    );
     nodes.repsync_ok(&["run", "--once"]);
     // b's update is captured first, a's delete later: the delete wins on both.
     nodes.sql("b", "update t set v = 'from b' where id = 1");
@@ -104,7 +128,10 @@ fn a_delete_keeps_an_older_change_from_bringing_the_row_back() {
     nodes.repsync_ok(&["run", "--once"]);
     for node in ["a", "b"] {
         assert_eq!(
-            nodes.sql(node, "select string_agg(id || '=' || v, ',' order by id) from t"),
+            nodes.sql(
+                node,
+                "select string_agg(id || '=' || v, ',' order by id) from t"
+            ),
             "2=b two,3=b three",
             "node {node}"
         );
@@ -150,25 +177,52 @@ fn sync_mode_settles_a_change_queued_while_the_peer_was_down() {
 fn three_writers_converge(mode: &str, policy: &[&str]) {
     let mut args = vec!["t", "--mode", mode];
     args.extend_from_slice(policy);
-    let nodes = common::with_table(3, TABLE, &args);
+    // The harness's nodes run with synchronous_commit off, which an immediate stop
+    // turns into lost commits; a real crash test needs them durable.
+    let nodes = common::with_table_on(
+        common::start_nodes_with(3, "synchronous_commit = on\n"),
+        TABLE,
+        &args,
+    );
     let shipper = nodes.start_shipper(&[]);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
     eprintln!("workload seed {seed}");
-    let stop_at = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let start = std::time::Instant::now();
+    let at = |ms: u64| start + std::time::Duration::from_millis(ms);
+    // Sync mode commits on the peers before the local commit: a node that dies in
+    // between leaves its peers with a change it never committed (documented). So in
+    // sync mode b's own writer pauses around its crash; the others write throughout.
+    let b_pause = (mode == "sync").then(|| (at(1300), at(3500)));
+    let (paused_tx, paused) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|s| {
         for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
             let dsn = nodes.node(name).dsn();
-            s.spawn(move || write_randomly(&dsn, seed ^ (i as u64 + 1) * 0x9e37_79b9, stop_at));
+            let pause = if name == "b" {
+                b_pause.map(|p| (p.0, p.1, paused_tx.clone()))
+            } else {
+                None
+            };
+            s.spawn(move || {
+                write_randomly(&dsn, seed ^ (i as u64 + 1) * 0x9e37_79b9, pause, at(5000))
+            });
         }
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        std::thread::sleep(at(1500) - std::time::Instant::now());
+        if b_pause.is_some() {
+            // b's last statement may wait on a peer's lock for a while.
+            drop(paused_tx);
+            let _ = paused.recv();
+        }
         nodes.node("b").kill().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        std::thread::sleep(at(3000).saturating_duration_since(std::time::Instant::now()));
         nodes.node("b").restart().unwrap();
     });
     shipper.terminate();
+    // b, back, changes every row it has while the others' changes for it still
+    // wait in their queues: conflicts for sure, whatever the timing above.
+    nodes.sql("b", "update t set v = v || 'b'");
     let queued = "select count(*) from repsync.sync_err_rec";
     for _ in 0..20 {
         nodes.repsync_ok(&["run", "--once"]);
@@ -177,13 +231,31 @@ fn three_writers_converge(mode: &str, policy: &[&str]) {
         }
     }
     for n in ["a", "b", "c"] {
-        assert_eq!(nodes.sql(n, queued), "0", "node {n} still has queued changes");
+        assert_eq!(
+            nodes.sql(n, queued),
+            "0",
+            "node {n} still has queued changes"
+        );
     }
     let (code, out, err) = nodes.repsync(&["verify", "t"]);
+    if code != 0 {
+        for n in ["a", "b", "c"] {
+            eprintln!(
+                "--- node {n}\n{}\n{}",
+                nodes.sql(n, "select string_agg(format('%s %s %s', v.id, t.v, row(v.repsync_at, v.repsync_origin, v.repsync_base_at, v.repsync_base_origin, v.repsync_deleted)), E'\\n' order by v.id) from repsync.versions_t_d0493b191493d70ae585 v left join t using (id)"),
+                nodes.sql(n, "select string_agg(format('%s %s %s %s', key, local_origin, remote_origin, winner), E'\\n' order by id) from repsync.conflict")
+            );
+        }
+    }
     assert_eq!(code, 0, "seed {seed}\n{out}\n{err}");
     let logged: i64 = ["a", "b", "c"]
         .iter()
-        .map(|n| nodes.sql(n, "select count(*) from repsync.conflict").parse::<i64>().unwrap())
+        .map(|n| {
+            nodes
+                .sql(n, "select count(*) from repsync.conflict")
+                .parse::<i64>()
+                .unwrap()
+        })
         .sum();
     let rows = nodes.sql("a", "select count(*) from t");
     eprintln!("{mode} {policy:?}: {rows} rows, {logged} conflicts logged");
@@ -192,7 +264,16 @@ fn three_writers_converge(mode: &str, policy: &[&str]) {
 
 /// Random single- and multi-row changes on keys 1..40 until `stop_at`; errors
 /// (a duplicate key, the node being down) are part of the workload.
-fn write_randomly(dsn: &str, mut seed: u64, stop_at: std::time::Instant) {
+fn write_randomly(
+    dsn: &str,
+    mut seed: u64,
+    mut pause: Option<(
+        std::time::Instant,
+        std::time::Instant,
+        std::sync::mpsc::Sender<()>,
+    )>,
+    stop_at: std::time::Instant,
+) {
     let mut next = move |n: u64| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -201,6 +282,15 @@ fn write_randomly(dsn: &str, mut seed: u64, stop_at: std::time::Instant) {
     };
     let mut client: Option<postgres::Client> = None;
     while std::time::Instant::now() < stop_at {
+        if let Some((from, until, paused)) = &pause
+            && std::time::Instant::now() >= *from
+        {
+            client = None;
+            let _ = paused.send(());
+            std::thread::sleep(until.saturating_duration_since(std::time::Instant::now()));
+            pause = None;
+            continue;
+        }
         let Some(c) = client.as_mut() else {
             client = postgres::Client::connect(dsn, postgres::NoTls).ok();
             if client.is_none() {
@@ -229,6 +319,9 @@ fn write_randomly(dsn: &str, mut seed: u64, stop_at: std::time::Instant) {
             client = None;
         }
     }
+    if let Some((_, _, paused)) = pause {
+        let _ = paused.send(());
+    }
 }
 
 #[test]
@@ -244,4 +337,48 @@ fn three_writers_in_sync_mode_converge_with_origin_priority() {
 #[test]
 fn three_writers_in_sync_mode_converge_with_the_default_policy() {
     three_writers_converge("sync", &[]);
+}
+
+#[test]
+fn hostile_names_in_a_table_that_two_nodes_write() {
+    let table = r#""Odd $$ ""x"""."T, {x}""#;
+    let nodes = common::with_table(
+        2,
+        &format!(
+            r#"create schema "Odd $$ ""x"""; create table {table} ("k 1" text, "K2" int, "$repsync$" text, "Stamp" timestamptz, primary key ("k 1", "K2"))"#
+        ),
+        &[table, "--mode", "async", "--conflict", "newer-wins:Stamp"],
+    );
+    let key = r#"a, { } " '' \ $$ $repsync$"#;
+    nodes.sql(
+        "a",
+        &format!("insert into {table} values ('{key}', 1, 'first $$', '2026-01-01')"),
+    );
+    nodes.repsync_ok(&["run", "--once"]);
+    let row = format!(r#"select "$repsync$" from {table} where "K2" = 1"#);
+    assert_eq!(nodes.sql("b", &row), "first $$");
+    nodes.sql(
+        "b",
+        &format!(r#"update {table} set "$repsync$" = 'b $repsync$', "Stamp" = '2026-03-01' where "K2" = 1"#),
+    );
+    nodes.sql(
+        "a",
+        &format!(r#"update {table} set "$repsync$" = 'a', "Stamp" = '2026-02-01' where "K2" = 1"#),
+    );
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(nodes.sql("a", &row), "b $repsync$");
+    assert_eq!(nodes.sql("b", &row), "b $repsync$");
+    let out = nodes.repsync_ok(&["verify", table]);
+    assert!(out.contains("identical"), "{out}");
+    let out = nodes.repsync_ok(&["conflicts", table]);
+    assert!(out.contains(r#"Odd $$ "x".T, {x}"#), "{out}");
+    assert!(out.contains("kept the remote version (node b)"), "{out}");
+    assert!(out.contains("newer-wins:Stamp"), "{out}");
+    let status = nodes.repsync(&["status"]).1;
+    assert!(status.contains("(newer-wins:Stamp)"), "{status}");
+    nodes.repsync_ok(&["remove-table", table, "--yes"]);
+    assert_eq!(
+        nodes.sql("a", "select count(*) from pg_tables where schemaname = 'repsync' and tablename like 'versions%'"),
+        "0"
+    );
 }

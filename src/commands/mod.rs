@@ -10,6 +10,7 @@ use crate::db;
 use crate::error::usage;
 
 pub mod add_table;
+pub mod conflicts;
 pub mod demo;
 pub mod drain_errors;
 pub mod init;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Repair(args) => repair::run(args, &ctx),
+        Command::Conflicts(args) => conflicts::run(args, &ctx),
         Command::Uninstall(args) => uninstall::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
     }

@@ -38,6 +38,10 @@ pub struct TableReport {
     pub on_error: String,
     pub senders: Vec<String>,
     pub receivers: Vec<String>,
+    /// For a table that several nodes write: how conflicts are settled, and how
+    /// many the nodes have logged (`repsync conflicts` lists them).
+    pub conflict_policy: Option<String>,
+    pub conflicts: i64,
     pub nodes: Vec<TableOnNode>,
 }
 
@@ -86,6 +90,7 @@ pub fn collect(config: &Config) -> Report {
     let mut nodes = Vec::new();
     let mut installs: Vec<(String, ReplicatedTable)> = Vec::new();
     let mut queues: Vec<(String, Queue)> = Vec::new();
+    let mut conflicts: BTreeMap<String, i64> = BTreeMap::new();
     for node in &config.nodes {
         let name = node.name.to_string();
         let mut report = NodeReport {
@@ -114,6 +119,9 @@ pub fn collect(config: &Config) -> Report {
                     }
                     for q in catalog::queues(&mut client)? {
                         queues.push((name.clone(), q));
+                    }
+                    for row in client.query(catalog::CONFLICT_COUNTS, &[])? {
+                        *conflicts.entry(row.get(0)).or_default() += row.get::<_, i64>(1);
                     }
                 }
                 Some(l) => {
@@ -186,6 +194,8 @@ pub fn collect(config: &Config) -> Report {
             }
             per_node.sort_by(|a, b| a.node.cmp(&b.node));
             TableReport {
+                conflicts: conflicts.get(&table).copied().unwrap_or(0),
+                conflict_policy: options["conflict"].as_str().map(String::from),
                 table,
                 mode: first.mode.clone(),
                 on_error: first.on_error.clone(),
@@ -265,6 +275,7 @@ fn print_tables(report: &Report) {
             "on error",
             "from",
             "to",
+            "conflicts",
             "objects per node",
         ]);
         for t in &report.tables {
@@ -279,6 +290,10 @@ fn print_tables(report: &Report) {
                 t.on_error.clone(),
                 t.senders.join(", "),
                 t.receivers.join(", "),
+                match &t.conflict_policy {
+                    Some(policy) => format!("{}\n({policy})", t.conflicts),
+                    None => "-".into(),
+                },
                 objects.join("\n"),
             ]);
         }

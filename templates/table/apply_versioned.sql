@@ -1,9 +1,9 @@
 -- Applies a peer's change to a table that more than one node writes. Each key comes{# No name in SQL comments: a newline in a quoted name would end the comment. #}
 -- with its version: when and where it was captured, and the version it replaced
--- there. A key whose local version is neither that one nor of the same node was
--- changed here concurrently: a conflict, settled by the policy and logged. Apart
--- from conflicts, a version replaces only an older one, so a change that arrives
--- late (a retry, another node passing it on) has no effect.
+-- there. A key whose local version is of another node, and neither side had seen
+-- the other's version, was changed concurrently: a conflict, settled by the policy
+-- and logged. Apart from conflicts, a version replaces only an older one, so a
+-- change that arrives late (a retry, another node passing it on) has no effect.
 create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json, p_versions json)
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -38,6 +38,7 @@ begin
         select i.*,
                case when l.repsync_origin <> '' then l.repsync_at end as repsync_local_at,
                nullif(l.repsync_origin, '') as repsync_local_origin,
+               l.repsync_base_at as repsync_local_base_at,
                (select to_json(x) from (select {% for c in columns %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}
                                           from only {{ table }} as t
                                          where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = i.{{ c }}{% endfor %}) as x) as repsync_local_row,
@@ -54,9 +55,13 @@ begin
             on {% for c in key %}{% if !loop.first %} and {% endif %}l.{{ c }} = i.{{ c }}{% endfor %}
     ), judged as (
         select c.*,
+               -- Capture times only grow along a chain of changes, so a version
+               -- no later than the one the other side started from is one that
+               -- side had seen: not a conflict, just an older version.
                c.repsync_local_at is not null
                and c.repsync_local_origin <> c.repsync_origin
-               and (c.repsync_base_at, c.repsync_base_origin) is distinct from (c.repsync_local_at, c.repsync_local_origin) as repsync_conflict,
+               and coalesce(c.repsync_at > c.repsync_local_base_at, true)
+               and coalesce(c.repsync_local_at > c.repsync_base_at, true) as repsync_conflict,
                (c.repsync_at, c.repsync_origin) > (c.repsync_local_at, c.repsync_local_origin) as repsync_newer
           from compared as c
     ), decided as (

@@ -21,6 +21,11 @@ pub struct Nodes {
 /// them. Clusters start in parallel because initdb dominates test time.
 /// dblink is deliberately not created: `repsync init` is expected to do it.
 pub fn start_nodes(n: usize) -> Nodes {
+    start_nodes_with(n, "")
+}
+
+/// Nodes with extra postgresql.conf lines (they override the harness's defaults).
+pub fn start_nodes_with(n: usize, settings: &str) -> Nodes {
     assert!((1..=26).contains(&n), "node names are single letters");
     let bindir = find_bindir().unwrap_or_else(|e| panic!("{e:#}"));
     let clusters: Vec<LocalCluster> = std::thread::scope(|s| {
@@ -29,7 +34,7 @@ pub fn start_nodes(n: usize) -> Nodes {
                 let name = char::from(b'a' + i as u8).to_string();
                 let bindir = &bindir;
                 s.spawn(move || {
-                    LocalCluster::start(bindir, &name)
+                    LocalCluster::start_with_settings(bindir, &name, settings)
                         .unwrap_or_else(|e| panic!("starting node {name}: {e:#}"))
                 })
             })
@@ -51,7 +56,10 @@ pub fn start_nodes(n: usize) -> Nodes {
 /// `n` nodes with `create` run on each, `repsync init`, then `repsync add-table
 /// ARGS`: the prologue most tests share.
 pub fn with_table(n: usize, create: &str, add_table: &[&str]) -> Nodes {
-    let nodes = start_nodes(n);
+    with_table_on(start_nodes(n), create, add_table)
+}
+
+pub fn with_table_on(nodes: Nodes, create: &str, add_table: &[&str]) -> Nodes {
     for c in &nodes.clusters {
         nodes.sql(c.name(), create);
     }
