@@ -206,7 +206,7 @@ fn three_writers_converge(mode: &str, policy: &[&str]) {
                 None
             };
             s.spawn(move || {
-                write_randomly(&dsn, seed ^ (i as u64 + 1) * 0x9e37_79b9, pause, at(5000))
+                write_randomly(&dsn, seed ^ ((i as u64 + 1) * 0x9e37_79b9), pause, at(5000))
             });
         }
         std::thread::sleep(at(1500) - std::time::Instant::now());
