@@ -175,6 +175,110 @@ fn key_only_table_applies_with_do_nothing() {
     insta::assert_snapshot!("apply_function_key_only", apply);
 }
 
+/// A table that several nodes write: its version table, the capture that records
+/// versions (sync mode, which then queues keys as async mode does), the rows with
+/// their versions, and the apply under each policy that has SQL of its own; then
+/// all of it runs on a server, on the hostile table.
+#[test]
+fn versioned_hostile_table() {
+    let t = hostile();
+    let versions = ident("versions_hostile");
+    let mut sql = render(&render::VersionsTable {
+        table: &t.name,
+        versions: &versions,
+        versions_key: &ident("versions_hostile_key"),
+        key: &t.key,
+    });
+    let capture = render(&render::CaptureFunction {
+        async_mode: false,
+        versioned: true,
+        versions: &versions,
+        local_node: &Literal::new("a"),
+        dests: &[Literal::new("b")],
+        table: &t.name,
+        function: &ident("capture_hostile"),
+        set_name: &Literal::new("hostile"),
+        columns: &t.columns,
+        key: &t.key,
+        filter: t.filter.as_ref(),
+        idle_lock: repsync::commands::run::IDLE_LOCK,
+        tag: render::tag(),
+    });
+    assert_well_quoted(&capture);
+    assert!(capture.contains("'K', k.keys"), "{capture}");
+    insta::assert_snapshot!("capture_function_versioned_hostile", capture);
+    sql.push_str(&capture);
+    let current = render(&render::CurrentRows {
+        table: &t.name,
+        function: &ident("current_hostile"),
+        versions: Some(&versions),
+        columns: &t.columns,
+        key: &t.key,
+        filter: t.filter.as_ref(),
+        tag: render::tag(),
+    });
+    assert_well_quoted(&current);
+    sql.push_str(&current);
+    let priority = [Literal::new("b"), Literal::new("a's")];
+    let newer = ident("$repsync$");
+    for (name, newer_column, priority) in [
+        ("newer-wins", None, &[][..]),
+        ("newer-wins:$repsync$", Some(&newer), &[][..]),
+        ("origin-priority:b,a's", None, &priority[..]),
+    ] {
+        let apply = render(&render::ApplyVersioned {
+            table: &t.name,
+            function: &ident("apply_hostile"),
+            versions: &versions,
+            set_name: &Literal::new("hostile"),
+            columns: &t.columns,
+            key: &t.key,
+            non_key: &t.non_key(),
+            policy: &Literal::new(name),
+            newer_column,
+            priority,
+            keep_local: false,
+            apply_remote: false,
+            tag: render::tag(),
+        });
+        assert_well_quoted(&apply);
+        if priority.is_empty() && newer_column.is_none() {
+            insta::assert_snapshot!("apply_versioned_hostile", apply);
+        }
+        sql.push_str(&apply);
+        sql.push('\n');
+    }
+    let nodes = common::start_nodes(2);
+    nodes.sql("a", HOSTILE_DDL);
+    nodes.repsync_ok(&["init"]);
+    nodes.sql("a", &sql);
+    // The last apply installed (origin-priority) takes a row with its version.
+    let table = r#""Odd $$ ""x"""."T, {x}""#;
+    nodes.sql(
+        "a",
+        &format!(
+            r#"set repsync.origin = 'b';
+               call repsync.apply_hostile('U', null,
+                   '[{{"k 1": "$$ '' \\", "K2": 1, "$repsync$": "x", "v": {{"a": 1}}}}]',
+                   '[{{"k 1": "$$ '' \\", "K2": 1, "repsync_at": "2026-01-01T00:00:00Z", "repsync_origin": "b", "repsync_deleted": false}}]')"#
+        ),
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            &format!(r#"select "K2" || "$repsync$" || v::text from {table}"#)
+        ),
+        r#"1x{"a": 1}"#
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            r#"select repsync_origin from repsync.versions_hostile"#
+        ),
+        "b"
+    );
+}
+
 #[test]
 fn hostile_table() {
     let t = hostile();
