@@ -256,12 +256,10 @@ fn versioned_hostile_table() {
     let table = r#""Odd $$ ""x"""."T, {x}""#;
     nodes.sql(
         "a",
-        &format!(
-            r#"set repsync.origin = 'b';
+        r#"set repsync.origin = 'b';
                call repsync.apply_hostile('U', null,
-                   '[{{"k 1": "$$ '' \\", "K2": 1, "$repsync$": "x", "v": {{"a": 1}}}}]',
-                   '[{{"k 1": "$$ '' \\", "K2": 1, "repsync_at": "2026-01-01T00:00:00Z", "repsync_origin": "b", "repsync_deleted": false}}]')"#
-        ),
+                   '[{"k 1": "$$ '' \\", "K2": 1, "$repsync$": "x", "v": {"a": 1}}]',
+                   '[{"k 1": "$$ '' \\", "K2": 1, "repsync_at": "2026-01-01T00:00:00Z", "repsync_origin": "b", "repsync_deleted": false}]')"#,
     );
     assert_eq!(
         nodes.sql(
