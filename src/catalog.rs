@@ -10,6 +10,7 @@ pub const NODE_STATE: &str = include_str!("catalog/node_state.sql");
 pub const LOCAL_NODE: &str = include_str!("catalog/local_node.sql");
 pub const REPLICATED_TABLES: &str = include_str!("catalog/replicated_tables.sql");
 pub const QUEUES: &str = include_str!("catalog/queues.sql");
+pub const KEY_SEQUENCE: &str = include_str!("catalog/key_sequence.sql");
 pub const CONFLICTS: &str = include_str!("catalog/conflicts.sql");
 pub const CONFLICT_COUNTS: &str = include_str!("catalog/conflict_counts.sql");
 
@@ -282,4 +283,32 @@ pub fn stored_columns_and_filter(
         .map(RowFilter::parse)
         .transpose()?;
     Ok((columns, filter))
+}
+
+/// The sequence that fills a key column, when one does (serial, identity, a
+/// `nextval` default), with its current increment.
+pub struct KeySequence {
+    pub column: Ident,
+    pub sequence: QualifiedName,
+    pub increment: i64,
+}
+
+pub fn key_sequences(
+    client: &mut impl GenericClient,
+    table: &QualifiedName,
+    key: &[Ident],
+) -> anyhow::Result<Vec<KeySequence>> {
+    let mut found = Vec::new();
+    for column in key {
+        if let Some(row) =
+            client.query_opt(KEY_SEQUENCE, &[&table.to_string(), &column.as_str()])?
+        {
+            found.push(KeySequence {
+                column: column.clone(),
+                sequence: QualifiedName::parse(row.get::<_, &str>(0))?,
+                increment: row.get::<_, Option<i64>>(1).unwrap_or(1),
+            });
+        }
+    }
+    Ok(found)
 }

@@ -116,6 +116,10 @@ pub struct AddTableArgs {
     /// apply-remote
     #[arg(long, value_name = "POLICY")]
     pub conflict: Option<String>,
+    /// Give each sending node its own key values: the key's sequence on every node
+    /// gets the same increment and a distinct start above all values so far
+    #[arg(long)]
+    pub fix_sequences: bool,
     #[command(flatten)]
     pub dry_run: DryRun,
 }

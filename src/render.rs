@@ -92,6 +92,24 @@ pub struct ApplyFunction<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "table/key_high.sql", escape = "none")]
+pub struct KeyHigh<'a> {
+    pub table: &'a QualifiedName,
+    pub column: &'a Ident,
+    /// The sequence's name as text, cast to regclass on the server.
+    pub sequence: &'a Literal,
+}
+
+#[derive(Template)]
+#[template(path = "table/fix_sequence.sql", escape = "none")]
+pub struct FixSequence<'a> {
+    pub sequence: &'a QualifiedName,
+    pub sequence_literal: &'a Literal,
+    pub start: i64,
+    pub step: i64,
+}
+
+#[derive(Template)]
 #[template(path = "table/versions.sql", escape = "none")]
 pub struct VersionsTable<'a> {
     pub table: &'a QualifiedName,

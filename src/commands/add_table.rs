@@ -49,6 +49,8 @@ struct Options {
     /// other tables stay as they were before conflicts were handled.
     #[serde(skip_serializing_if = "Option::is_none")]
     conflict: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    fix_sequences: bool,
 }
 
 pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -192,6 +194,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         mode: args.mode,
         on_error: args.on_error,
         conflict: policy.as_ref().map(ConflictPolicy::to_string),
+        fix_sequences: args.fix_sequences,
     };
     let options_json = serde_json::to_string(&options)?;
 
@@ -273,6 +276,27 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         sql.push_str(&install(&node_options_json)?);
         if !sql.is_empty() {
             plans.push((index, sql));
+        }
+    }
+    if args.fix_sequences && policy.is_none() {
+        return Err(usage(format!(
+            "add-table {}: --fix-sequences is for a table that several nodes send; here only one node hands out key values",
+            source.plain()
+        )));
+    }
+    if policy.is_some() {
+        let writers: Vec<NodeName> = senders
+            .iter()
+            .filter(|s| !dests_of(s).is_empty())
+            .cloned()
+            .collect();
+        for (index, fix) in sequence_fixes(&mut conns, &writers, &source, &key, args.fix_sequences)?
+        {
+            unchanged = false;
+            match plans.iter_mut().find(|(i, _)| *i == index) {
+                Some((_, sql)) => sql.push_str(&fix),
+                None => plans.push((index, fix)),
+            }
         }
     }
     if unchanged {
@@ -589,6 +613,81 @@ fn install_sql(
         dests: &dest_literals,
     }));
     Ok(sql)
+}
+
+/// Key columns filled by a sequence hand out the same values on every node, so
+/// two nodes inserting collide. Warns about that, or with `fix` returns per node
+/// the SQL that gives each writing node its own residue: the same increment (the
+/// number of writers) and distinct starts above every value handed out so far.
+fn sequence_fixes(
+    conns: &mut [Connected],
+    writers: &[NodeName],
+    table: &QualifiedName,
+    key: &[Ident],
+    fix: bool,
+) -> anyhow::Result<Vec<(usize, String)>> {
+    let step = writers.len() as i64;
+    let mut found = Vec::new();
+    for (index, conn) in conns.iter_mut().enumerate() {
+        if writers.contains(&conn.node.name) {
+            for seq in catalog::key_sequences(&mut conn.client, table, key)? {
+                found.push((index, seq));
+            }
+        }
+    }
+    if !fix {
+        let unfixed: Vec<String> = found
+            .iter()
+            .filter(|(_, seq)| seq.increment != step)
+            .map(|(index, seq)| {
+                format!(
+                    "{} on node {}",
+                    seq.sequence.plain(),
+                    conns[*index].node.name
+                )
+            })
+            .collect();
+        if !unfixed.is_empty() {
+            eprintln!(
+                "warning: the key of {} is filled by a sequence ({}): every node hands out the same values, so inserts on two nodes collide. Run add-table again with --fix-sequences, or use keys that cannot collide (uuid)",
+                table.plain(),
+                unfixed.join(", ")
+            );
+        }
+        return Ok(Vec::new());
+    }
+    // The highest value any node has stored or handed out, per key column.
+    let mut high: std::collections::BTreeMap<Ident, i64> = Default::default();
+    for (index, seq) in &found {
+        let sql = render(&render::KeyHigh {
+            table,
+            column: &seq.column,
+            sequence: &Literal::new(seq.sequence.to_string()),
+        });
+        let value: i64 = conns[*index].client.query_one(sql.as_str(), &[])?.get(0);
+        let entry = high.entry(seq.column.clone()).or_insert(0);
+        *entry = (*entry).max(value);
+    }
+    let mut sorted = writers.to_vec();
+    sorted.sort();
+    let mut fixes = Vec::new();
+    for (index, seq) in &found {
+        let position = sorted
+            .iter()
+            .position(|w| *w == conns[*index].node.name)
+            .expect("found only on writers") as i64;
+        let base = (high[&seq.column] / step + 1) * step;
+        fixes.push((
+            *index,
+            render(&render::FixSequence {
+                sequence: &seq.sequence,
+                sequence_literal: &Literal::new(seq.sequence.to_string()),
+                start: base + position,
+                step,
+            }),
+        ));
+    }
+    Ok(fixes)
 }
 
 /// Removes an earlier install of a table on one node; with `drop_versions` also
