@@ -4,7 +4,7 @@
 -- the other's version, was changed concurrently: a conflict, settled by the policy
 -- and logged. Apart from conflicts, a version replaces only an older one, so a
 -- change that arrives late (a retry, another node passing it on) has no effect.
-create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json, p_versions json)
+create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json, p_versions json default null)
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
