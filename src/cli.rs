@@ -120,6 +120,10 @@ pub struct AddTableArgs {
     /// gets the same increment and a distinct start above all values so far
     #[arg(long)]
     pub fix_sequences: bool,
+    /// Copy the rows this node has now to the receiving nodes (through the queue,
+    /// so writes during the copy are neither lost nor overwritten)
+    #[arg(long, value_name = "NODE")]
+    pub copy_from: Option<String>,
     #[command(flatten)]
     pub dry_run: DryRun,
 }

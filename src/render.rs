@@ -92,6 +92,19 @@ pub struct ApplyFunction<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "table/copy_keys.sql", escape = "none")]
+pub struct CopyKeys<'a> {
+    pub table: &'a QualifiedName,
+    pub set_name: &'a Literal,
+    pub key: &'a [Ident],
+    /// Each key column with its name as a JSON key.
+    pub key_names: &'a [(Ident, Literal)],
+    pub filter: Option<&'a RowFilter>,
+    pub dests: &'a [Literal],
+    pub chunk_rows: i64,
+}
+
+#[derive(Template)]
 #[template(path = "table/key_high.sql", escape = "none")]
 pub struct KeyHigh<'a> {
     pub table: &'a QualifiedName,

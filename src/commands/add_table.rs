@@ -108,6 +108,19 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 .map_err(|err| usage(format!("--conflict origin-priority: {err:#}")))?;
         }
     }
+    let copy_from = args
+        .copy_from
+        .as_deref()
+        .map(|name| config.node(name).map(|n| n.name.clone()))
+        .transpose()?;
+    if let Some(from) = &copy_from
+        && dests_of(from).is_empty()
+    {
+        return Err(usage(format!(
+            "--copy-from {from}: node {from} does not send {} to any node; name a sending node (see --from)",
+            source.plain()
+        )));
+    }
     if senders.iter().all(|s| dests_of(s).is_empty()) {
         return Err(usage(format!(
             "add-table {}: --from and --to leave no node to send to; name at least one receiving node other than the sender",
@@ -167,10 +180,10 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         .collect();
 
     if policy.is_some()
-        && let Some(reserved) = key.iter().find(|k| k.as_str().starts_with("repsync_"))
+        && let Some(reserved) = columns.iter().find(|k| k.as_str().starts_with("repsync_"))
     {
         return Err(usage(format!(
-            "node {}: key column {reserved} of {} starts with repsync_, which repsync keeps for the version columns of tables that several nodes write; rename the column",
+            "node {}: column {reserved} of {} starts with repsync_, which repsync keeps for its own columns in tables that several nodes write; rename the column or leave it out with --columns",
             first_sender.node.name,
             source.plain()
         )));
@@ -299,6 +312,34 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(from) = &copy_from {
+        unchanged = false;
+        let index = conns
+            .iter()
+            .position(|c| &c.node.name == from)
+            .expect("every node is connected");
+        let dests: Vec<Literal> = dests_of(from)
+            .iter()
+            .map(|d| Literal::new(d.as_str()))
+            .collect();
+        let key_names: Vec<(Ident, Literal)> = key
+            .iter()
+            .map(|k| (k.clone(), Literal::new(k.as_str())))
+            .collect();
+        let copy = render(&render::CopyKeys {
+            table: &source,
+            set_name: &Literal::new(set.as_str()),
+            key: &key,
+            key_names: &key_names,
+            filter: filter.as_ref(),
+            dests: &dests,
+            chunk_rows: super::copy_from::CHUNK_ROWS,
+        });
+        match plans.iter_mut().find(|(i, _)| *i == index) {
+            Some((_, sql)) => sql.push_str(&copy),
+            None => plans.push((index, copy)),
+        }
+    }
     if unchanged {
         println!(
             "table {}: already replicated with these options, nothing changed",
@@ -327,6 +368,11 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 target.as_ref().unwrap_or(&source).plain()
             );
         }
+    }
+    // Installed and committed: the copy's entries wait in the queue like any
+    // change, so a copy that stops here loses nothing.
+    if let Some(from) = &copy_from {
+        super::copy_from::ship(&config, config.node(from.as_str())?, &set, &dests_of(from))?;
     }
     Ok(())
 }

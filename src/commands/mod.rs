@@ -11,6 +11,7 @@ use crate::error::usage;
 
 pub mod add_table;
 pub mod conflicts;
+pub mod copy_from;
 pub mod demo;
 pub mod drain_errors;
 pub mod init;

@@ -273,7 +273,7 @@ fn ship_connected(
 /// is in the node file and reachable, else (and after any failure of it) through
 /// `repsync.drain_errors`, which also pins down and records a failing entry.
 /// `None` when the destination has nothing queued.
-fn drain(
+pub(crate) fn drain(
     config: &Config,
     node: &Node,
     client: &mut Client,

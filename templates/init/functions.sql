@@ -188,14 +188,27 @@ returns text language plpgsql stable
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
 declare
+    v_part json;
     v_rows json;
     v_gone json;
     v_versions json;
+    v_calls text[] := '{}';
 begin
     if p_op = 'K' then
-        execute format('select rows, gone, versions from repsync.%I($1)', 'current_' || p_set_name)
-            into v_rows, v_gone, v_versions using p_old;
-        return repsync.apply_call(p_set_name, 'U', v_gone, v_rows, v_versions);
+        -- At most 1000 keys per statement on the peer: a statement there holds the
+        -- locks it took while it works through its keys, and a short one keeps
+        -- the peer's own writers from waiting on it for long.
+        for v_part in
+            select json_agg(s.k)
+              from (select k, (row_number() over () - 1) / 1000 as part from json_array_elements(p_old) k) s
+             group by s.part
+             order by s.part
+        loop
+            execute format('select rows, gone, versions from repsync.%I($1)', 'current_' || p_set_name)
+                into v_rows, v_gone, v_versions using v_part;
+            v_calls := v_calls || repsync.apply_call(p_set_name, 'U', v_gone, v_rows, v_versions);
+        end loop;
+        return array_to_string(v_calls, E'\n');
     end if;
     return repsync.apply_call(p_set_name, p_op, p_old, p_new);
 end

@@ -8,11 +8,25 @@ create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_ne
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
+declare
+    v_lock_timeout text := current_setting('lock_timeout');
 begin
     if p_op = 'T' then
         truncate only {{ table }};
         return;
     end if;
+    -- Local writers lock a row, then (in the capture trigger) its version; this
+    -- procedure locks versions that a writer may want and then waits for rows a
+    -- writer may hold. Such a deadlock must cost this batch, which is tried again
+    -- later, never the local writer: give up on any lock after 200 ms, and where
+    -- allowed (superuser) check for deadlocks sooner than local sessions do, so
+    -- that PostgreSQL's detector picks this session.
+    perform set_config('lock_timeout', '200ms', true);
+    begin
+        perform set_config('deadlock_timeout', '50ms', true);
+    exception when insufficient_privilege then
+        null;
+    end;
     -- Lock the keys' rows and versions first, in key order. A local writer of one
     -- of them has then committed (the comparison below, a new statement, sees its
     -- version), and none can change them before this transaction ends. A key
@@ -32,27 +46,32 @@ begin
         select i.*
           from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i
     ), remote_rows as (
-        select {% for c in columns %}{% if !loop.first %}, {% endif %}r.{{ c }}{% endfor %}
-          from json_populate_recordset(null::{{ table }}, p_new) as r
+        select x.*, to_json(x) as repsync_row
+          from (select {% for c in columns %}{% if !loop.first %}, {% endif %}r.{{ c }}{% endfor %}
+                  from json_populate_recordset(null::{{ table }}, p_new) as r) as x
     ), compared as (
+        -- Joins, not subqueries per key: a batch can hold tens of thousands of keys.
         select i.*,
                case when l.repsync_origin <> '' then l.repsync_at end as repsync_local_at,
                nullif(l.repsync_origin, '') as repsync_local_origin,
                l.repsync_base_at as repsync_local_base_at,
-               (select to_json(x) from (select {% for c in columns %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}
-                                          from only {{ table }} as t
-                                         where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = i.{{ c }}{% endfor %}) as x) as repsync_local_row,
-               (select to_json(r) from remote_rows as r
-                 where {% for c in key %}{% if !loop.first %} and {% endif %}r.{{ c }} = i.{{ c }}{% endfor %}) as repsync_remote_row
+               lr.repsync_row as repsync_local_row,
+               rr.repsync_row as repsync_remote_row
 {%- if let Some(column) = newer_column %},
-               (select t.{{ column }} from only {{ table }} as t
-                 where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = i.{{ c }}{% endfor %}) as repsync_local_stamp,
-               (select r.{{ column }} from remote_rows as r
-                 where {% for c in key %}{% if !loop.first %} and {% endif %}r.{{ c }} = i.{{ c }}{% endfor %}) as repsync_remote_stamp
+               lr.{{ column }} as repsync_local_stamp,
+               rr.{{ column }} as repsync_remote_stamp
 {%- endif %}
           from incoming as i
           left join repsync.{{ versions }} as l
             on {% for c in key %}{% if !loop.first %} and {% endif %}l.{{ c }} = i.{{ c }}{% endfor %}
+          left join remote_rows as rr
+            on {% for c in key %}{% if !loop.first %} and {% endif %}rr.{{ c }} = i.{{ c }}{% endfor %}
+          left join lateral (
+                select x.*, to_json(x) as repsync_row
+                  from (select {% for c in columns %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}
+                          from only {{ table }} as t
+                         where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = i.{{ c }}{% endfor %}) as x
+               ) as lr on true
     ), judged as (
         select c.*,
                -- Capture times only grow along a chain of changes, so a version
@@ -128,5 +147,6 @@ begin
            {{ policy }}, case when d.repsync_applies then 'remote' else 'local' end
       from decided as d
      where d.repsync_conflict;
+    perform set_config('lock_timeout', v_lock_timeout, true);
 end
 {{ tag }};
