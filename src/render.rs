@@ -244,6 +244,8 @@ pub struct VerifyBuckets<'a> {
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub mask: u32,
+    /// Hash each column with its type's hash function rather than the row's text.
+    pub typed: bool,
 }
 
 #[derive(Template)]

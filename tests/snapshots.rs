@@ -523,6 +523,7 @@ fn verify_queries_run_on_postgres() {
             columns: &t.columns,
             filter: t.filter.as_ref(),
             mask: 4095,
+            typed: true,
         });
         insta::assert_snapshot!(format!("verify_buckets_{name}"), buckets);
         let rows = render(&render::VerifyRows {
@@ -542,17 +543,21 @@ fn verify_queries_run_on_postgres() {
     );
     let t = hostile();
     let mut client = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
-    let buckets = render(&render::VerifyBuckets {
-        table: &t.name,
-        key: &t.key,
-        columns: &t.columns,
-        filter: t.filter.as_ref(),
-        mask: 4095,
-    });
-    let summary = client.query(buckets.as_str(), &[]).unwrap();
-    assert_eq!(summary.len(), 1);
-    assert_eq!(summary[0].get::<_, i64>("rows"), 1);
-    let bucket: i32 = summary[0].get("bucket");
+    let mut bucket = 0;
+    for typed in [true, false] {
+        let buckets = render(&render::VerifyBuckets {
+            table: &t.name,
+            key: &t.key,
+            columns: &t.columns,
+            filter: t.filter.as_ref(),
+            mask: 4095,
+            typed,
+        });
+        let summary = client.query(buckets.as_str(), &[]).unwrap();
+        assert_eq!(summary.len(), 1);
+        assert_eq!(summary[0].get::<_, i64>("rows"), 1);
+        bucket = summary[0].get("bucket");
+    }
     let rows = render(&render::VerifyRows {
         table: &t.name,
         key: &t.key,
