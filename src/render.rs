@@ -256,6 +256,8 @@ pub struct VerifyRows<'a> {
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub mask: u32,
+    /// As in VerifyBuckets: the bucket of a key by its types' hash functions.
+    pub typed: bool,
 }
 
 #[derive(Template)]
@@ -266,6 +268,8 @@ pub struct RepairRows<'a> {
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub mask: u32,
+    /// As in VerifyBuckets: the bucket of a key by its types' hash functions.
+    pub typed: bool,
 }
 
 #[derive(Template)]
@@ -275,6 +279,8 @@ pub struct RepairDelete<'a> {
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub mask: u32,
+    /// As in VerifyBuckets: the bucket of a key by its types' hash functions.
+    pub typed: bool,
 }
 
 #[derive(Template)]

@@ -532,6 +532,7 @@ fn verify_queries_run_on_postgres() {
             columns: &t.columns,
             filter: t.filter.as_ref(),
             mask: 4095,
+            typed: true,
         });
         insta::assert_snapshot!(format!("verify_rows_{name}"), rows);
     }
@@ -544,7 +545,7 @@ fn verify_queries_run_on_postgres() {
     let t = hostile();
     let mut client = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
     let mut bucket = 0;
-    for typed in [true, false] {
+    for typed in [false, true] {
         let buckets = render(&render::VerifyBuckets {
             table: &t.name,
             key: &t.key,
@@ -564,6 +565,7 @@ fn verify_queries_run_on_postgres() {
         columns: &t.columns,
         filter: t.filter.as_ref(),
         mask: 4095,
+        typed: true,
     });
     let found = client.query(rows.as_str(), &[&vec![bucket]]).unwrap();
     assert_eq!(found.len(), 1);
@@ -578,12 +580,14 @@ fn verify_queries_run_on_postgres() {
         columns: &t.columns,
         filter: t.filter.as_ref(),
         mask: 4095,
+        typed: true,
     });
     let delete = render(&render::RepairDelete {
         table: &t.name,
         key: &t.key,
         filter: t.filter.as_ref(),
         mask: 4095,
+        typed: true,
     });
     let upsert = render(&render::UpsertRows {
         stage: None,

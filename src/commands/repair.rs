@@ -25,7 +25,9 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
             source.plain()
         )));
     };
-    let (_, differing) = verify::compare(&mut conns, &copies)?;
+    let verify::Comparison {
+        differing, typed, ..
+    } = verify::compare(&mut conns, &copies)?;
     if differing.is_empty() {
         println!(
             "table {}: identical on {} nodes, nothing to repair",
@@ -48,6 +50,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
             columns: &right.columns,
             filter: right.filter.as_ref(),
             mask: verify::BUCKETS - 1,
+            typed,
         });
         let json: String = conns[right.conn]
             .client
@@ -59,7 +62,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
     let names: Vec<&str> = targets.iter().map(|i| copies[*i].node.as_str()).collect();
     if args.dry_run.dry_run {
         for &i in &targets {
-            let (delete, upsert) = statements(&copies[i]);
+            let (delete, upsert) = statements(&copies[i], typed);
             println!(
                 "-- node {}: for each of {} chunk(s) of the {} differing bucket(s), with the rows of node {}:",
                 copies[i].node,
@@ -86,7 +89,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
     let nodes: Vec<usize> = targets.iter().map(|&i| copies[i].conn).collect();
     let what = format!("repair of {}", source.plain());
     all_or_nothing(&mut conns, &nodes, &what, |k, client| {
-        let (delete, upsert) = statements(&copies[targets[k]]);
+        let (delete, upsert) = statements(&copies[targets[k]], typed);
         client.execute(
             "select set_config('repsync.origin', $1, true)",
             &[&right.node],
@@ -104,7 +107,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
         right.node,
         names.join(", ")
     );
-    let (_, left) = verify::compare(&mut conns, &copies)?;
+    let left = verify::compare(&mut conns, &copies)?.differing;
     if left.is_empty() {
         println!("identical on {} nodes", copies.len());
         Ok(())
@@ -119,13 +122,14 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
     }
 }
 
-fn statements(copy: &Copy) -> (String, String) {
+fn statements(copy: &Copy, typed: bool) -> (String, String) {
     let non_key = catalog::non_key_columns(&copy.columns, &copy.key);
     let delete = render(&render::RepairDelete {
         table: &copy.table,
         key: &copy.key,
         filter: copy.filter.as_ref(),
         mask: verify::BUCKETS - 1,
+        typed,
     });
     let upsert = render(&render::UpsertRows {
         stage: None,

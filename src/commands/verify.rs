@@ -68,7 +68,11 @@ pub fn run(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
     let all: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&all)?;
     let copies = copies(&mut conns, &source)?;
-    let (summaries, differing) = compare(&mut conns, &copies)?;
+    let Comparison {
+        summaries,
+        differing,
+        typed,
+    } = compare(&mut conns, &copies)?;
 
     // Pass 2, only where buckets differ: the rows, to name the keys.
     let mut differences = Vec::new();
@@ -84,6 +88,7 @@ pub fn run(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
                 columns: &copy.columns,
                 filter: copy.filter.as_ref(),
                 mask: BUCKETS - 1,
+                typed,
             });
             for row in conn.client.query(sql.as_str(), &[&differing])? {
                 by_key
@@ -259,17 +264,21 @@ pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow:
     Ok(copies)
 }
 
-/// Pass 1, every node at once: count and hash sum per bucket; and the buckets
-/// that differ between any two nodes.
-#[allow(clippy::type_complexity)]
-pub(super) fn compare(
-    conns: &mut [Connected],
-    copies: &[Copy],
-) -> anyhow::Result<(Vec<BTreeMap<i32, (i64, String)>>, Vec<i32>)> {
+/// Pass 1's result: per node, rows and hash sum per bucket; the buckets that
+/// differ between any two nodes; and how rows were hashed, which the queries of
+/// the differing buckets must repeat.
+pub(super) struct Comparison {
+    pub summaries: Vec<BTreeMap<i32, (i64, String)>>,
+    pub differing: Vec<i32>,
+    pub typed: bool,
+}
+
+/// Pass 1, every node at once: count and hash sum per bucket.
+pub(super) fn compare(conns: &mut [Connected], copies: &[Copy]) -> anyhow::Result<Comparison> {
     // Hashing each column by its type's hash function is several times faster
     // than hashing the row's text, but some types have none (json, xml, point):
     // then every node hashes text instead.
-    let summaries = match bucket_sums(conns, copies, true) {
+    let (summaries, typed) = match bucket_sums(conns, copies, true) {
         Err(err)
             if err.chain().any(|e| {
                 e.downcast_ref::<postgres::Error>()
@@ -277,9 +286,9 @@ pub(super) fn compare(
                     == Some(&postgres::error::SqlState::UNDEFINED_FUNCTION)
             }) =>
         {
-            bucket_sums(conns, copies, false)?
+            (bucket_sums(conns, copies, false)?, false)
         }
-        other => other?,
+        other => (other?, true),
     };
     let buckets: BTreeSet<i32> = summaries.iter().flat_map(|s| s.keys().copied()).collect();
     let differing: Vec<i32> = buckets
@@ -290,7 +299,11 @@ pub(super) fn compare(
         })
         .collect();
 
-    Ok((summaries, differing))
+    Ok(Comparison {
+        summaries,
+        differing,
+        typed,
+    })
 }
 
 #[allow(clippy::type_complexity)]

@@ -1,6 +1,6 @@
 -- Rows of the buckets in $1 whose key is not among the rows in $2 (JSON).
 delete from only {{ table }} as t
- where (hashtextextended(row({% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %})::text, 0) & {{ mask }})::int = any ($1::int[])
+ where ({% if typed %}hash_record_extended(row({% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}), 0){% else %}hashtextextended(row({% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %})::text, 0){% endif %} & {{ mask }})::int = any ($1::int[])
 {%- if let Some(f) = filter %}
    and {{ f }}
 {%- endif %}
