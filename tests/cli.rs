@@ -564,6 +564,10 @@ fn demo_converges_and_cleans_up() {
     );
     assert!(stdout.contains("identical on 3 nodes"), "{stdout}");
     assert!(
+        stdout.contains("kept the remote version (node c) over node a's, by newer-wins"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("stopping and removing the demo nodes"),
         "{stdout}"
     );
