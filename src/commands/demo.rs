@@ -175,11 +175,10 @@ pub fn run(_args: DemoArgs, _ctx: &Context) -> anyhow::Result<()> {
     println!();
     repsync(&["conflicts", "accounts"])?;
     let alice = "select balance from accounts where id = 1";
-    for node in 0..NODES.len() {
+    for (node, name) in NODES.iter().enumerate() {
         if psql(node, alice)? != "500.00" {
             anyhow::bail!(
-                "node {}: the later change did not win the conflict; this is a bug in repsync",
-                NODES[node]
+                "node {name}: the later change did not win the conflict; this is a bug in repsync"
             );
         }
     }
