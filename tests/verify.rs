@@ -194,3 +194,49 @@ fn a_json_column_is_compared_by_its_text() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("(5)"), "{out}");
 }
+
+/// The issue's scale: one changed column and one missing row among 1M rows are
+/// both named, and repair makes the nodes identical.
+#[test]
+fn one_changed_column_and_one_missing_row_among_a_million() {
+    let nodes = common::with_table(
+        3,
+        "create table big (id int primary key, v text, n numeric, at timestamptz)",
+        &["big", "--from", "a", "--to", "b,c", "--mode", "async"],
+    );
+    // The same rows everywhere, loaded as replication sessions so nothing queues.
+    std::thread::scope(|s| {
+        for n in ["a", "b", "c"] {
+            let nodes = &nodes;
+            s.spawn(move || {
+                nodes.sql(
+                    n,
+                    "set repsync.origin = 'load'; \
+                     insert into big select g, md5(g::text), g * 1.5, timestamptz '2026-01-01 00:00+00' - g * interval '1 s' \
+                       from generate_series(1, 1000000) g",
+                )
+            });
+        }
+    });
+    let out = nodes.repsync_ok(&["verify", "big"]);
+    assert!(out.contains("identical on 3 nodes"), "{out}");
+    nodes.sql(
+        "b",
+        "set repsync.origin = 'fault'; update big set n = n + 0.001 where id = 777777",
+    );
+    nodes.sql(
+        "c",
+        "set repsync.origin = 'fault'; delete from big where id = 4242",
+    );
+    let (code, out, _) = nodes.repsync(&["verify", "big"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("2 key(s) differ"), "{out}");
+    assert!(out.contains("key (4242): missing on c"), "{out}");
+    assert!(out.contains("1166665.501"), "{out}");
+    let out = nodes.repsync_ok(&["repair", "big", "--from", "a", "--yes"]);
+    assert!(out.contains("identical on 3 nodes"), "{out}");
+    assert_eq!(
+        nodes.sql("b", "select n from big where id = 777777"),
+        "1166665.5"
+    );
+}
