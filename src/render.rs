@@ -62,6 +62,9 @@ pub struct CaptureFunction<'a> {
     pub versioned: bool,
     pub versions: &'a Ident,
     pub local_node: &'a Literal,
+    /// This node's place in an origin-priority list (1 first; i32::MAX when
+    /// unlisted or under another policy).
+    pub local_rank: i32,
     pub dests: &'a [Literal],
     pub table: &'a QualifiedName,
     pub function: &'a Ident,
@@ -144,7 +147,7 @@ pub struct ApplyVersioned<'a> {
     /// How the policy is stored in repsync.conflict.
     pub policy: &'a Literal,
     pub newer_column: Option<&'a Ident>,
-    pub priority: &'a [Literal],
+    pub origin_priority: bool,
     pub keep_local: bool,
     pub apply_remote: bool,
     pub tag: &'static str,

@@ -62,6 +62,7 @@ impl Table {
             versioned: false,
             versions: &ident(&format!("versions_{set_name}")),
             local_node: &Literal::new("a"),
+            local_rank: i32::MAX,
             dests,
             table: &self.name,
             function: &ident(&format!("capture_{set_name}")),
@@ -194,6 +195,7 @@ fn versioned_hostile_table() {
         versioned: true,
         versions: &versions,
         local_node: &Literal::new("a"),
+        local_rank: 2,
         dests: &[Literal::new("b")],
         table: &t.name,
         function: &ident("capture_hostile"),
@@ -219,12 +221,11 @@ fn versioned_hostile_table() {
     });
     assert_well_quoted(&current);
     sql.push_str(&current);
-    let priority = [Literal::new("b"), Literal::new("a's")];
     let newer = ident("$repsync$");
-    for (name, newer_column, priority) in [
-        ("newer-wins", None, &[][..]),
-        ("newer-wins:$repsync$", Some(&newer), &[][..]),
-        ("origin-priority:b,a's", None, &priority[..]),
+    for (name, newer_column, origin_priority) in [
+        ("newer-wins", None, false),
+        ("newer-wins:$repsync$", Some(&newer), false),
+        ("origin-priority:b,a", None, true),
     ] {
         let apply = render(&render::ApplyVersioned {
             table: &t.name,
@@ -236,13 +237,13 @@ fn versioned_hostile_table() {
             non_key: &t.non_key(),
             policy: &Literal::new(name),
             newer_column,
-            priority,
+            origin_priority,
             keep_local: false,
             apply_remote: false,
             tag: render::tag(),
         });
         assert_well_quoted(&apply);
-        if priority.is_empty() && newer_column.is_none() {
+        if !origin_priority && newer_column.is_none() {
             insta::assert_snapshot!("apply_versioned_hostile", apply);
         }
         sql.push_str(&apply);

@@ -586,6 +586,13 @@ fn install_sql(
             versioned: policy.is_some(),
             versions: &versions,
             local_node: &Literal::new(node.as_str()),
+            local_rank: match policy {
+                Some(ConflictPolicy::OriginPriority(nodes)) => nodes
+                    .iter()
+                    .position(|n| n == node)
+                    .map_or(i32::MAX, |p| p as i32 + 1),
+                _ => i32::MAX,
+            },
             dests: &dest_literals,
             table: local,
             function: &function,
@@ -612,32 +619,24 @@ fn install_sql(
                 non_key: &non_key,
                 tag: render::tag(),
             })),
-            Some(policy) => {
-                let priority: Vec<Literal> = match policy {
-                    ConflictPolicy::OriginPriority(nodes) => {
-                        nodes.iter().map(|n| Literal::new(n.as_str())).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                sql.push_str(&render(&render::ApplyVersioned {
-                    table: local,
-                    function: &apply_function(set)?,
-                    versions: &versions,
-                    set_name: &set_literal,
-                    columns,
-                    key,
-                    non_key: &non_key,
-                    policy: &Literal::new(policy.to_string()),
-                    newer_column: match policy {
-                        ConflictPolicy::NewerWins(column) => Some(column),
-                        _ => None,
-                    },
-                    priority: &priority,
-                    keep_local: *policy == ConflictPolicy::KeepLocal,
-                    apply_remote: *policy == ConflictPolicy::ApplyRemote,
-                    tag: render::tag(),
-                }))
-            }
+            Some(policy) => sql.push_str(&render(&render::ApplyVersioned {
+                table: local,
+                function: &apply_function(set)?,
+                versions: &versions,
+                set_name: &set_literal,
+                columns,
+                key,
+                non_key: &non_key,
+                policy: &Literal::new(policy.to_string()),
+                newer_column: match policy {
+                    ConflictPolicy::NewerWins(column) => Some(column),
+                    _ => None,
+                },
+                origin_priority: matches!(policy, ConflictPolicy::OriginPriority(_)),
+                keep_local: *policy == ConflictPolicy::KeepLocal,
+                apply_remote: *policy == ConflictPolicy::ApplyRemote,
+                tag: render::tag(),
+            })),
         }
     }
     sql.push_str(&render(&render::Register {

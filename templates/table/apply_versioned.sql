@@ -37,8 +37,8 @@ begin
               from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i)
      order by {% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}
        for update;
-    insert into repsync.{{ versions }} as v ({% for c in key %}{{ c }}, {% endfor %}repsync_at, repsync_origin, repsync_deleted)
-    select {% for c in key %}i.{{ c }}, {% endfor %}'-infinity', '', true
+    insert into repsync.{{ versions }} as v ({% for c in key %}{{ c }}, {% endfor %}repsync_at, repsync_origin, repsync_deleted, repsync_rank)
+    select {% for c in key %}i.{{ c }}, {% endfor %}'-infinity', '', true, 2147483647
       from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i
      order by {% for c in key %}{% if !loop.first %}, {% endif %}i.{{ c }}{% endfor %}
         on conflict ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}) do update set repsync_at = v.repsync_at;
@@ -55,6 +55,7 @@ begin
                case when l.repsync_origin <> '' then l.repsync_at end as repsync_local_at,
                nullif(l.repsync_origin, '') as repsync_local_origin,
                l.repsync_base_at as repsync_local_base_at,
+               l.repsync_rank as repsync_local_rank,
                lr.repsync_row as repsync_local_row,
                rr.repsync_row as repsync_remote_row
 {%- if let Some(column) = newer_column %},
@@ -81,7 +82,13 @@ begin
                and c.repsync_local_origin <> c.repsync_origin
                and coalesce(c.repsync_at > c.repsync_local_base_at, true)
                and coalesce(c.repsync_local_at > c.repsync_base_at, true) as repsync_conflict,
-               (c.repsync_at, c.repsync_origin) > (c.repsync_local_at, c.repsync_local_origin) as repsync_newer
+               -- The order every node applies: a better rank first (ranks differ
+               -- only under origin-priority), then the later capture time, then
+               -- the greater node name. Both only improve along a chain of
+               -- changes, so it agrees with the order the changes were made in.
+               coalesce(c.repsync_rank, 2147483647) < c.repsync_local_rank
+               or (coalesce(c.repsync_rank, 2147483647) = c.repsync_local_rank
+                   and (c.repsync_at, c.repsync_origin) > (c.repsync_local_at, c.repsync_local_origin)) as repsync_newer
           from compared as c
     ), decided as (
         select j.*,
@@ -97,13 +104,9 @@ begin
                     when j.repsync_remote_stamp is not null and j.repsync_local_stamp is not null
                          and j.repsync_remote_stamp is distinct from j.repsync_local_stamp then j.repsync_remote_stamp > j.repsync_local_stamp
                     else j.repsync_newer
-{%- else if !priority.is_empty() %}
-                    -- The node listed first wins; nodes not listed come after, and
-                    -- between them the later change wins.
-                    when coalesce(array_position(array[{% for p in priority %}{% if !loop.first %}, {% endif %}{{ p }}{% endfor %}]::text[], j.repsync_origin), 2147483647)
-                         <> coalesce(array_position(array[{% for p in priority %}{% if !loop.first %}, {% endif %}{{ p }}{% endfor %}]::text[], j.repsync_local_origin), 2147483647)
-                    then coalesce(array_position(array[{% for p in priority %}{% if !loop.first %}, {% endif %}{{ p }}{% endfor %}]::text[], j.repsync_origin), 2147483647)
-                         < coalesce(array_position(array[{% for p in priority %}{% if !loop.first %}, {% endif %}{{ p }}{% endfor %}]::text[], j.repsync_local_origin), 2147483647)
+{%- else if origin_priority %}
+                    -- The version whose history has the better-placed node wins:
+                    -- that is the rank in repsync_newer.
                     else j.repsync_newer
 {%- else %}
                     else j.repsync_newer
@@ -129,15 +132,15 @@ begin
         {%- endif %}
     ), versioned as (
         insert into repsync.{{ versions }} as v
-            ({% for c in key %}{{ c }}, {% endfor %}repsync_at, repsync_origin, repsync_base_at, repsync_base_origin, repsync_deleted)
+            ({% for c in key %}{{ c }}, {% endfor %}repsync_at, repsync_origin, repsync_base_at, repsync_base_origin, repsync_deleted, repsync_rank)
         select {% for c in key %}d.{{ c }}, {% endfor %}d.repsync_at, d.repsync_origin, d.repsync_base_at, d.repsync_base_origin,
-               d.repsync_remote_row is null
+               d.repsync_remote_row is null, coalesce(d.repsync_rank, 2147483647)
           from decided as d
          where d.repsync_applies
             on conflict ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}) do update
            set repsync_at = excluded.repsync_at, repsync_origin = excluded.repsync_origin,
                repsync_base_at = excluded.repsync_base_at, repsync_base_origin = excluded.repsync_base_origin,
-               repsync_deleted = excluded.repsync_deleted
+               repsync_deleted = excluded.repsync_deleted, repsync_rank = excluded.repsync_rank
     )
     insert into repsync.conflict
         (set_name, key, local_origin, local_at, local_row, remote_origin, remote_at, remote_row, policy, winner)

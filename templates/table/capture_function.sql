@@ -23,8 +23,8 @@ select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} fr
         -- This node's change is the newest version of each key: later than any
         -- version this node knew (the nodes' clocks differ), and based on the last
         -- version that came from another node.
-        insert into repsync.{{ versions }} as v ({% call key_list("") %}{% endcall %}, repsync_at, repsync_origin, repsync_deleted)
-        select {% call key_list("k.") %}{% endcall %}, clock_timestamp(), {{ local_node }}, k.repsync_deleted
+        insert into repsync.{{ versions }} as v ({% call key_list("") %}{% endcall %}, repsync_at, repsync_origin, repsync_deleted, repsync_rank)
+        select {% call key_list("k.") %}{% endcall %}, clock_timestamp(), {{ local_node }}, k.repsync_deleted, {{ local_rank }}
           from ({% if !present.is_empty() %}select {% call key_list("") %}{% endcall %}, false as repsync_deleted from {{ present }}{% if let Some(f) = filter %} where {{ f }}{% endif %}{% endif %}
                 {%- if !present.is_empty() && !gone.is_empty() %}
                 union all
@@ -35,7 +35,8 @@ select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} fr
                repsync_base_origin = case when v.repsync_origin = excluded.repsync_origin then v.repsync_base_origin else v.repsync_origin end,
                repsync_at = greatest(excluded.repsync_at, v.repsync_at + interval '1 microsecond'),
                repsync_origin = excluded.repsync_origin,
-               repsync_deleted = excluded.repsync_deleted;
+               repsync_deleted = excluded.repsync_deleted,
+               repsync_rank = least(excluded.repsync_rank, v.repsync_rank);
 {%- endmacro %}
 create or replace function repsync.{{ function }}()
 returns trigger language plpgsql security definer

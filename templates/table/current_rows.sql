@@ -34,7 +34,8 @@ as {{ tag }}
            (select json_agg(v)
               from (select {% for c in key %}k.{{ c }}, {% endfor %}coalesce(v.repsync_at, '-infinity') as repsync_at,
                            coalesce(v.repsync_origin, '') as repsync_origin, v.repsync_base_at, v.repsync_base_origin,
-                           coalesce(v.repsync_deleted, false) as repsync_deleted
+                           coalesce(v.repsync_deleted, false) as repsync_deleted,
+                           coalesce(v.repsync_rank, 2147483647) as repsync_rank
                       from k left join repsync.{{ versions }} as v
                         on {% for c in key %}{% if !loop.first %} and {% endif %}v.{{ c }} = k.{{ c }}{% endfor %}) as v)
 {%- else %}

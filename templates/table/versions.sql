@@ -10,6 +10,10 @@ alter table repsync.{{ versions }}
     add column if not exists repsync_origin text not null,
     add column if not exists repsync_base_at timestamptz,
     add column if not exists repsync_base_origin text,
-    add column if not exists repsync_deleted boolean not null;
+    add column if not exists repsync_deleted boolean not null,
+    -- Under origin-priority: the best (lowest) priority in the version's history,
+    -- its own node's or the one of the version it replaced. Otherwise the same
+    -- for every version.
+    add column if not exists repsync_rank integer not null default 2147483647;
 create unique index if not exists {{ versions_key }} on repsync.{{ versions }} ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %});
 revoke all on repsync.{{ versions }} from public;
