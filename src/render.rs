@@ -239,51 +239,40 @@ pub struct CurrentRows<'a> {
     pub tag: &'static str,
 }
 
-#[derive(Template)]
-#[template(path = "verify/buckets.sql", escape = "none")]
-pub struct VerifyBuckets<'a> {
+/// What every verify and repair query of a run shares: the table as one node
+/// has it, and how keys are put into buckets and rows hashed.
+pub struct Buckets<'a> {
     pub table: &'a QualifiedName,
     pub key: &'a [Ident],
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub mask: u32,
-    /// Hash each column with its type's hash function rather than the row's text.
+    /// Hash with the columns' own hash functions rather than the row's text.
     pub typed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "verify/buckets.sql", escape = "none")]
+pub struct VerifyBuckets<'a> {
+    pub q: &'a Buckets<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "verify/rows.sql", escape = "none")]
 pub struct VerifyRows<'a> {
-    pub table: &'a QualifiedName,
-    pub key: &'a [Ident],
-    pub columns: &'a [Ident],
-    pub filter: Option<&'a RowFilter>,
-    pub mask: u32,
-    /// As in VerifyBuckets: the bucket of a key by its types' hash functions.
-    pub typed: bool,
+    pub q: &'a Buckets<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "verify/repair_rows.sql", escape = "none")]
 pub struct RepairRows<'a> {
-    pub table: &'a QualifiedName,
-    pub key: &'a [Ident],
-    pub columns: &'a [Ident],
-    pub filter: Option<&'a RowFilter>,
-    pub mask: u32,
-    /// As in VerifyBuckets: the bucket of a key by its types' hash functions.
-    pub typed: bool,
+    pub q: &'a Buckets<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "verify/repair_delete.sql", escape = "none")]
 pub struct RepairDelete<'a> {
-    pub table: &'a QualifiedName,
-    pub key: &'a [Ident],
-    pub filter: Option<&'a RowFilter>,
-    pub mask: u32,
-    /// As in VerifyBuckets: the bucket of a key by its types' hash functions.
-    pub typed: bool,
+    pub q: &'a Buckets<'a>,
 }
 
 #[derive(Template)]

@@ -52,6 +52,17 @@ impl Table {
         repsync::catalog::non_key_columns(&self.columns, &self.key)
     }
 
+    fn buckets(&self, typed: bool) -> render::Buckets<'_> {
+        render::Buckets {
+            table: &self.name,
+            key: &self.key,
+            columns: &self.columns,
+            filter: self.filter.as_ref(),
+            mask: 4095,
+            typed,
+        }
+    }
+
     fn capture_function(&self, set_name: &str) -> String {
         self.capture_function_in(set_name, false, &[])
     }
@@ -519,21 +530,11 @@ fn newline_in_a_name_stays_inside_the_sql() {
 fn verify_queries_run_on_postgres() {
     for (name, t) in [("plain", plain()), ("hostile", hostile())] {
         let buckets = render(&render::VerifyBuckets {
-            table: &t.name,
-            key: &t.key,
-            columns: &t.columns,
-            filter: t.filter.as_ref(),
-            mask: 4095,
-            typed: true,
+            q: &t.buckets(true),
         });
         insta::assert_snapshot!(format!("verify_buckets_{name}"), buckets);
         let rows = render(&render::VerifyRows {
-            table: &t.name,
-            key: &t.key,
-            columns: &t.columns,
-            filter: t.filter.as_ref(),
-            mask: 4095,
-            typed: true,
+            q: &t.buckets(true),
         });
         insta::assert_snapshot!(format!("verify_rows_{name}"), rows);
     }
@@ -548,12 +549,7 @@ fn verify_queries_run_on_postgres() {
     let mut bucket = 0;
     for typed in [false, true] {
         let buckets = render(&render::VerifyBuckets {
-            table: &t.name,
-            key: &t.key,
-            columns: &t.columns,
-            filter: t.filter.as_ref(),
-            mask: 4095,
-            typed,
+            q: &t.buckets(typed),
         });
         let summary = client.query(buckets.as_str(), &[]).unwrap();
         assert_eq!(summary.len(), 1);
@@ -561,12 +557,7 @@ fn verify_queries_run_on_postgres() {
         bucket = summary[0].get("bucket");
     }
     let rows = render(&render::VerifyRows {
-        table: &t.name,
-        key: &t.key,
-        columns: &t.columns,
-        filter: t.filter.as_ref(),
-        mask: 4095,
-        typed: true,
+        q: &t.buckets(true),
     });
     let found = client.query(rows.as_str(), &[&vec![bucket]]).unwrap();
     assert_eq!(found.len(), 1);
@@ -576,19 +567,10 @@ fn verify_queries_run_on_postgres() {
     // Repair's statements, on the same table: copy the bucket onto itself.
     let non_key = t.non_key();
     let repair_rows = render(&render::RepairRows {
-        table: &t.name,
-        key: &t.key,
-        columns: &t.columns,
-        filter: t.filter.as_ref(),
-        mask: 4095,
-        typed: true,
+        q: &t.buckets(true),
     });
     let delete = render(&render::RepairDelete {
-        table: &t.name,
-        key: &t.key,
-        filter: t.filter.as_ref(),
-        mask: 4095,
-        typed: true,
+        q: &t.buckets(true),
     });
     let upsert = render(&render::UpsertRows {
         stage: None,

@@ -45,12 +45,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for chunk in &chunks {
         let sql = render(&render::RepairRows {
-            table: &right.table,
-            key: &right.key,
-            columns: &right.columns,
-            filter: right.filter.as_ref(),
-            mask: verify::BUCKETS - 1,
-            typed,
+            q: &right.buckets(typed),
         });
         let json: String = conns[right.conn]
             .client
@@ -125,11 +120,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
 fn statements(copy: &Copy, typed: bool) -> (String, String) {
     let non_key = catalog::non_key_columns(&copy.columns, &copy.key);
     let delete = render(&render::RepairDelete {
-        table: &copy.table,
-        key: &copy.key,
-        filter: copy.filter.as_ref(),
-        mask: verify::BUCKETS - 1,
-        typed,
+        q: &copy.buckets(typed),
     });
     let upsert = render(&render::UpsertRows {
         stage: None,

@@ -38,6 +38,20 @@ pub(super) struct Copy {
     pub filter: Option<RowFilter>,
 }
 
+impl Copy {
+    /// The shared part of every verify and repair query on this copy.
+    pub fn buckets(&self, typed: bool) -> render::Buckets<'_> {
+        render::Buckets {
+            table: &self.table,
+            key: &self.key,
+            columns: &self.columns,
+            filter: self.filter.as_ref(),
+            mask: BUCKETS - 1,
+            typed,
+        }
+    }
+}
+
 #[derive(serde::Serialize)]
 struct NodeRows {
     node: String,
@@ -83,12 +97,7 @@ pub fn run(args: VerifyArgs, ctx: &Context) -> anyhow::Result<()> {
         for copy in &copies {
             let conn = &mut conns[copy.conn];
             let sql = render(&render::VerifyRows {
-                table: &copy.table,
-                key: &copy.key,
-                columns: &copy.columns,
-                filter: copy.filter.as_ref(),
-                mask: BUCKETS - 1,
-                typed,
+                q: &copy.buckets(typed),
             });
             for row in conn.client.query(sql.as_str(), &[&differing])? {
                 by_key
@@ -325,12 +334,7 @@ fn bucket_sums(
                 .map(|(conn, copy)| {
                     scope.spawn(move || {
                         let sql = render(&render::VerifyBuckets {
-                            table: &copy.table,
-                            key: &copy.key,
-                            columns: &copy.columns,
-                            filter: copy.filter.as_ref(),
-                            mask: BUCKETS - 1,
-                            typed,
+                            q: &copy.buckets(typed),
                         });
                         conn.client.batch_execute(SESSION)?;
                         let rows = conn.client.query(sql.as_str(), &[]).with_context(|| {

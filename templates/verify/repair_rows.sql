@@ -1,9 +1,10 @@
+{%- import "verify/hash.sql" as h -%}
 -- The rows of the buckets in $1, as JSON, to copy to the other nodes.
 select coalesce(json_agg(r), '[]')::text
-  from (select {% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-          from only {{ table }}
-         where ({% if typed %}hash_record_extended(row({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}), 0){% else %}hashtextextended(row({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})::text, 0){% endif %} & {{ mask }})::int = any ($1::int[])
-{%- if let Some(f) = filter %}
+  from (select {% for c in q.columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+          from only {{ q.table }}
+         where {% call h::bucket(q, "") %}{% endcall %} = any ($1::int[])
+{%- if let Some(f) = q.filter %}
            and {{ f }}
 {%- endif %}
        ) r
