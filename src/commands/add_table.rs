@@ -306,10 +306,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         for (index, fix) in sequence_fixes(&mut conns, &writers, &source, &key, args.fix_sequences)?
         {
             unchanged = false;
-            match plans.iter_mut().find(|(i, _)| *i == index) {
-                Some((_, sql)) => sql.push_str(&fix),
-                None => plans.push((index, fix)),
-            }
+            append_to_plan(&mut plans, index, &fix);
         }
     }
     if let Some(from) = &copy_from {
@@ -335,10 +332,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             dests: &dests,
             chunk_rows: super::copy_from::CHUNK_ROWS,
         });
-        match plans.iter_mut().find(|(i, _)| *i == index) {
-            Some((_, sql)) => sql.push_str(&copy),
-            None => plans.push((index, copy)),
-        }
+        append_to_plan(&mut plans, index, &copy);
     }
     if unchanged {
         println!(
@@ -375,6 +369,14 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         super::copy_from::ship(&config, config.node(from.as_str())?, &set, &dests_of(from))?;
     }
     Ok(())
+}
+
+/// Adds SQL after what a node's plan already holds, in the same transaction.
+fn append_to_plan(plans: &mut Vec<(usize, String)>, index: usize, sql: &str) {
+    match plans.iter_mut().find(|(i, _)| *i == index) {
+        Some((_, plan)) => plan.push_str(sql),
+        None => plans.push((index, sql.to_string())),
+    }
 }
 
 fn same_options(installed: &str, wanted: &str) -> bool {
