@@ -66,6 +66,14 @@ pub struct Batch {
 pub struct InitArgs {
     #[command(flatten)]
     pub dry_run: DryRun,
+    /// Print, per node, the grants a superuser runs once so that the node file's
+    /// roles can run repsync without being superusers; connect to nothing
+    #[arg(long, conflicts_with = "dry_run")]
+    pub print_grants: bool,
+    /// With --print-grants: also grant what replicating this table needs (repeat
+    /// for each table)
+    #[arg(long = "table", value_name = "TABLE", requires = "print_grants")]
+    pub tables: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

@@ -235,6 +235,24 @@ impl LocalCluster {
         }
     }
 
+    /// Replaces `pg_hba.conf` and reloads, for tests of password authentication.
+    pub fn set_hba(&self, lines: &str) -> Result<()> {
+        let hba = self.data_dir.join("pg_hba.conf");
+        fs::write(&hba, lines).with_context(|| format!("writing {}", hba.display()))?;
+        if self.as_root {
+            let out = run(Command::new("chown")
+                .arg(format!("{SERVER_USER}:"))
+                .arg(&hba))?;
+            check(&out, "chown of pg_hba.conf")?;
+        }
+        let out = run(self
+            .server_command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data_dir)
+            .arg("reload"))?;
+        check(&out, &format!("pg_ctl reload of cluster `{}`", self.name))
+    }
+
     /// Runs one SQL string through psql and returns its unaligned, tuples-only
     /// output; psql rather than a driver so the harness exercises the same
     /// path a user would when debugging by hand.

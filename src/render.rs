@@ -50,6 +50,8 @@ pub struct Peer<'a> {
     pub server: &'a Ident,
     pub options: &'a [(Ident, Literal)],
     pub mapping: &'a [(Ident, Literal)],
+    pub password_setting: Option<Literal>,
+    pub tag: &'static str,
     pub peer_literal: Literal,
     pub server_literal: Literal,
 }
@@ -81,6 +83,9 @@ pub struct CaptureFunction<'a> {
 pub struct CaptureTriggers<'a> {
     pub table: &'a QualifiedName,
     pub function: &'a Ident,
+    /// `create or replace`, which takes only the TRIGGER privilege where dropping
+    /// takes the table's owner.
+    pub replace: bool,
 }
 
 #[derive(Template)]
@@ -159,7 +164,7 @@ pub struct DropObjects<'a> {
     pub set_name: &'a Literal,
     pub versions: Option<&'a Ident>,
     pub sender_table: Option<&'a QualifiedName>,
-    pub capture_function: &'a Ident,
+    pub capture_function: Option<&'a Ident>,
     pub current_function: &'a Ident,
     pub apply_function: &'a Ident,
 }
@@ -323,4 +328,15 @@ pub struct UpsertRows<'a> {
 #[template(path = "ship/apply_gone.sql", escape = "none")]
 pub struct ShipApplyGone<'a> {
     pub function: &'a Ident,
+}
+
+#[derive(Template)]
+#[template(path = "init/grants.sql", escape = "none")]
+pub struct Grants<'a> {
+    pub node: &'a str,
+    pub role: &'a Ident,
+    pub database: &'a Ident,
+    pub peer_role: Option<Ident>,
+    pub schemas: &'a [Ident],
+    pub tables: &'a [QualifiedName],
 }

@@ -102,6 +102,7 @@ impl Table {
         render(&render::CaptureTriggers {
             table: &self.name,
             function: &ident(&format!("capture_{set_name}")),
+            replace: false,
         })
     }
 
@@ -363,21 +364,20 @@ fn peer() {
         (ident("application_name"), Literal::new("repsync")),
         (ident("options"), Literal::new("-c repsync.origin=a")),
     ];
-    let mapping = vec![
-        (ident("user"), Literal::new("repl")),
-        (ident("password"), Literal::new(r"it's a \secret")),
-    ];
+    let mapping = vec![(ident("user"), Literal::new("it's a \\user"))];
     let sql = render(&render::Peer {
         node: "a",
         peer: "b",
         server: &ident("repsync_b"),
         options: &options,
         mapping: &mapping,
+        password_setting: Some(Literal::new("repsync.password_b")),
+        tag: render::tag(),
         peer_literal: Literal::new("b"),
         server_literal: Literal::new("repsync_b"),
     });
     assert!(sql.contains(r#""dbname" 'app''s db'"#), "{sql}");
-    assert!(sql.contains(r#"E'it''s a \\secret'"#), "{sql}");
+    assert!(sql.contains(r#"E'it''s a \\user'"#), "{sql}");
     insta::assert_snapshot!("peer", sql);
 }
 

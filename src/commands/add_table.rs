@@ -1,6 +1,6 @@
 //! `repsync add-table`: checks the table on every node and installs the generated
 //! capture triggers on the senders and the apply function on the receivers.
-use super::{Connected, Context, connect_all, execute_all, print_dry_run};
+use super::{Connected, Context, connect_all, execute_all, on_node, print_dry_run};
 use crate::catalog::{self, Column, ReplicatedTable};
 use crate::cli::AddTableArgs;
 use crate::config::{Node, NodeName};
@@ -141,7 +141,8 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
     let all: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&all)?;
     for conn in conns.iter_mut() {
-        require_initialised(conn)?;
+        let name = conn.node.name.clone();
+        on_node(&name, require_initialised(conn))?;
     }
 
     // The first sender's table defines the columns and the key.
@@ -246,7 +247,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         }
         // The options stored on the node carry a fingerprint of the generated SQL,
         // so a newer repsync whose templates differ installs again.
-        let install = |options: &str| -> anyhow::Result<String> {
+        let install = |options: &str, replace_triggers: bool| -> anyhow::Result<String> {
             if !(sends || receives) {
                 return Ok(String::new());
             }
@@ -265,11 +266,12 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 args.on_error,
                 &name,
                 policy.as_ref(),
+                replace_triggers,
             )
         };
         let mut node_options = serde_json::to_value(&options)?;
         node_options["install"] =
-            crate::fingerprint::md5_hex(install(&options_json)?.as_bytes()).into();
+            crate::fingerprint::md5_hex(install(&options_json, false)?.as_bytes()).into();
         let node_options_json = node_options.to_string();
         let same = match &installed {
             Some(t) => {
@@ -283,10 +285,19 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         };
         unchanged &= same;
         let mut sql = String::new();
+        let keep = match &installed {
+            Some(old) => Keep {
+                versions: policy.is_some(),
+                capture: old.is_sender && old.table_exists && sends,
+            },
+            None => Keep::default(),
+        };
         if let Some(old) = &installed {
-            sql.push_str(&drop_sql(old, policy.is_none())?);
+            sql.push_str(&drop_sql(old, keep)?);
         }
-        sql.push_str(&install(&node_options_json)?);
+        // Triggers are replaced only when they are repsync's own from the earlier
+        // install: a user's trigger of the same name makes the install fail instead.
+        sql.push_str(&install(&node_options_json, keep.capture)?);
         if !sql.is_empty() {
             plans.push((index, sql));
         }
@@ -559,6 +570,7 @@ fn install_sql(
     on_error: crate::cli::OnError,
     node: &NodeName,
     policy: Option<&ConflictPolicy>,
+    replace_triggers: bool,
 ) -> anyhow::Result<String> {
     let set_literal = Literal::new(set);
     let dest_literals: Vec<Literal> = dests.iter().map(|d| Literal::new(d.to_string())).collect();
@@ -608,6 +620,7 @@ fn install_sql(
         sql.push_str(&render(&render::CaptureTriggers {
             table: local,
             function: &function,
+            replace: replace_triggers,
         }));
     }
     if receives {
@@ -737,16 +750,26 @@ fn sequence_fixes(
     Ok(fixes)
 }
 
-/// Removes an earlier install of a table on one node; with `drop_versions` also
-/// what the node knows of each key's last change (kept when add-table runs again).
-pub fn drop_sql(old: &ReplicatedTable, drop_versions: bool) -> anyhow::Result<String> {
+/// What an add-table run again keeps of the earlier install on a node.
+#[derive(Clone, Copy, Default)]
+pub struct Keep {
+    /// What the node knows of each key's last change.
+    pub versions: bool,
+    /// The capture triggers and their function, which the new install replaces in
+    /// place: dropping a trigger takes the table's owner, creating or replacing one
+    /// only the TRIGGER privilege, so a role without ownership can switch modes.
+    pub capture: bool,
+}
+
+/// Removes an earlier install of a table on one node, but what `keep` says.
+pub fn drop_sql(old: &ReplicatedTable, keep: Keep) -> anyhow::Result<String> {
     let local = old.local_name()?;
     let versions = versions_table(&old.set_name)?;
     Ok(render(&render::DropObjects {
         set_name: &Literal::new(old.set_name.clone()),
-        versions: drop_versions.then_some(&versions),
-        sender_table: (old.is_sender && old.table_exists).then_some(&local),
-        capture_function: &capture_function(&old.set_name)?,
+        versions: (!keep.versions).then_some(&versions),
+        sender_table: (old.is_sender && old.table_exists && !keep.capture).then_some(&local),
+        capture_function: (!keep.capture).then_some(&capture_function(&old.set_name)?),
         current_function: &current_function(&old.set_name)?,
         apply_function: &apply_function(&old.set_name)?,
     }))

@@ -2,17 +2,21 @@
 //! user mapping per peer, on every node.
 use std::collections::HashMap;
 
-use super::{Connected, Context, connect_all, execute_all, print_dry_run};
+use super::{Connected, Context, all_or_nothing, connect_all, on_node, print_dry_run};
 use crate::catalog;
 use crate::cli::InitArgs;
 use crate::config::{Config, Node};
 use crate::db;
 use crate::error::usage;
 use crate::render::{self, render};
-use crate::sql::{Ident, Literal};
+use crate::sql::{Ident, Literal, QualifiedName};
 
 pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = ctx.config()?;
+    if args.print_grants {
+        print!("{}", grants(&config, &args.tables)?);
+        return Ok(());
+    }
     let nodes: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&nodes)?;
     let passwords = peer_passwords(&config)?;
@@ -24,7 +28,8 @@ pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
 
     let mut plans = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
-        match plan_node(conn, &config, &passwords)? {
+        let name = conn.node.name.clone();
+        match on_node(&name, plan_node(conn, &config, &passwords))? {
             Some(sql) => plans.push((index, sql)),
             None => println!(
                 "node {}: already initialised, nothing changed",
@@ -36,11 +41,46 @@ pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
         print_dry_run(&conns, &plans, &secrets);
         return Ok(());
     }
-    execute_all(&mut conns, &plans, "init")?;
+    execute_init(&mut conns, &plans, &passwords)?;
     for (index, _) in &plans {
         println!("node {}: initialised", conns[*index].node.name);
     }
     Ok(())
+}
+
+/// What a superuser grants on each node so that its roles (the node file's `dsn` user,
+/// and the `peer_dsn` user the peers connect as) can run repsync.
+fn grants(config: &Config, tables: &[String]) -> anyhow::Result<String> {
+    let tables: Vec<QualifiedName> = tables
+        .iter()
+        .map(|t| QualifiedName::parse(t))
+        .collect::<anyhow::Result<_>>()?;
+    let mut schemas: Vec<Ident> = Vec::new();
+    for table in &tables {
+        if !schemas.contains(&table.schema) {
+            schemas.push(table.schema.clone());
+        }
+    }
+    let mut out = String::new();
+    for node in &config.nodes {
+        let user = db::user_of(&node.dsn);
+        let role = Ident::new(user.clone())?;
+        let database = Ident::new(node.dsn.dbname().unwrap_or(user.clone()))?;
+        let peer_user = db::user_of(&node.peer_dsn);
+        let peer_role = (peer_user != user)
+            .then(|| Ident::new(peer_user))
+            .transpose()?;
+        out.push_str(&render(&render::Grants {
+            node: node.name.as_str(),
+            role: &role,
+            database: &database,
+            peer_role,
+            schemas: &schemas,
+            tables: &tables,
+        }));
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// A password as it may appear in the SQL: as is, and inside the quoted literal of
@@ -153,8 +193,15 @@ fn plan_node(
         }));
     }
 
-    // The fingerprint covers the passwords too, so a changed password is re-installed.
-    let fingerprint = crate::fingerprint::md5_hex(sql.as_bytes());
+    // The fingerprint covers the peers' passwords too, so a changed password is
+    // re-installed.
+    let mut fingerprinted = sql.clone();
+    for peer in &peer_names {
+        if let Some(Some(pw)) = passwords.get(peer) {
+            fingerprinted.push_str(pw);
+        }
+    }
+    let fingerprint = crate::fingerprint::md5_hex(fingerprinted.as_bytes());
     if let Some(local) = &existing {
         let up_to_date = local.init_fingerprint == fingerprint
             && catalog::functions_present(&mut conn.client)?
@@ -175,6 +222,33 @@ fn plan_node(
 }
 
 /// Foreign server and user mapping through which `node` reaches `peer`.
+/// The setting of the init transaction that holds a peer's password. The user
+/// mapping reads it, so the password is in no statement text: the server logs the
+/// text of a failed statement, and may log every DDL statement.
+fn password_setting(peer: &str) -> String {
+    format!("repsync.password_{peer}")
+}
+
+/// Runs each node's init SQL all-or-nothing, with the peers' passwords in settings
+/// of the transaction (bound parameters, never in the SQL text).
+fn execute_init(
+    conns: &mut [Connected],
+    plans: &[(usize, String)],
+    passwords: &HashMap<String, Option<String>>,
+) -> anyhow::Result<()> {
+    let nodes: Vec<usize> = plans.iter().map(|(index, _)| *index).collect();
+    let secrets: Vec<(String, &str)> = passwords
+        .iter()
+        .filter_map(|(peer, pw)| Some((password_setting(peer), pw.as_deref()?)))
+        .collect();
+    all_or_nothing(conns, &nodes, "init", |k, client| {
+        for (setting, password) in &secrets {
+            client.execute("select set_config($1, $2, true)", &[setting, password])?;
+        }
+        client.batch_execute(&plans[k].1)
+    })
+}
+
 fn peer_sql(
     node: &Node,
     peer: &Node,
@@ -199,13 +273,14 @@ fn peer_sql(
             node.name
         )),
     ));
-    let mut mapping = vec![(
+    let mapping = vec![(
         Ident::new("user")?,
         Literal::new(db::user_of(&peer.peer_dsn)),
     )];
-    if let Some(Some(pw)) = passwords.get(peer.name.as_str()) {
-        mapping.push((Ident::new("password")?, Literal::new(pw.clone())));
-    }
+    let password_setting = passwords
+        .get(peer.name.as_str())
+        .is_some_and(Option::is_some)
+        .then(|| Literal::new(password_setting(peer.name.as_str())));
     let server = server_name(peer.name.as_str())?;
     Ok(render(&render::Peer {
         node: node.name.as_str(),
@@ -213,6 +288,8 @@ fn peer_sql(
         server: &server,
         options: &options,
         mapping: &mapping,
+        password_setting,
+        tag: render::tag(),
         peer_literal: Literal::new(peer.name.to_string()),
         server_literal: Literal::new(server.as_str()),
     }))

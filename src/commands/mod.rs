@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use postgres::Client;
 
 use crate::cli::{Cli, Command};
-use crate::config::{Config, Node};
+use crate::config::{Config, Node, NodeName};
 use crate::db;
 use crate::error::usage;
 
@@ -52,6 +52,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// A node and an open connection to it.
+/// Names the node in an error that does not already: a server error alone
+/// ("permission denied for schema repsync") does not say where it happened.
+pub fn on_node<T>(node: &NodeName, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    result.map_err(|err| {
+        if err.to_string().starts_with(&format!("node {node}")) {
+            err
+        } else {
+            err.context(format!("node {node}"))
+        }
+    })
+}
+
 pub struct Connected {
     pub node: Node,
     pub client: Client,
@@ -104,10 +116,15 @@ pub fn all_or_nothing(
             .batch_execute("begin")
             .and_then(|_| work(k, &mut conn.client));
         if let Err(err) = result {
+            let next = if err.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+                ". `repsync init --print-grants` shows what each node's role needs"
+            } else {
+                ""
+            };
             failure = Some(anyhow::anyhow!(
-                "node {}: {what} failed: {}. Nothing was changed on any node",
+                "node {}: {what} failed: {}. Nothing was changed on any node{next}",
                 conn.node.name,
-                db::error_text(&err)
+                db::error_text(&err).trim_end_matches('.')
             ));
             break;
         }

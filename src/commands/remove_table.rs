@@ -1,5 +1,5 @@
 //! `repsync remove-table`: removes exactly what add-table installed, on every node.
-use super::{Context, connect_all, remove_after_confirmation};
+use super::{Context, connect_all, on_node, remove_after_confirmation};
 use crate::catalog;
 use crate::cli::RemoveTableArgs;
 use crate::config::Node;
@@ -7,7 +7,7 @@ use crate::error::usage;
 use crate::render::{self, render};
 use crate::sql::{Literal, QualifiedName};
 
-use super::add_table::{drop_sql, set_name};
+use super::add_table::{Keep, drop_sql, set_name};
 
 pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = ctx.config()?;
@@ -18,7 +18,8 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
     let mut plans = Vec::new();
     let mut queued = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
-        let Some(table) = catalog::installed_set(&mut conn.client, &set)? else {
+        let name = conn.node.name.clone();
+        let Some(table) = on_node(&name, catalog::installed_set(&mut conn.client, &set))? else {
             continue;
         };
         let depth: i64 = catalog::set_queue_dests(&mut conn.client, &set)?
@@ -28,7 +29,7 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
         if depth > 0 {
             queued.push(format!("node {}: {depth} queued change(s)", conn.node.name));
         }
-        let mut sql = drop_sql(&table, true)?;
+        let mut sql = drop_sql(&table, Keep::default())?;
         if args.force {
             sql.push_str(&render(&render::PurgeQueue {
                 set_name: &Literal::new(set.clone()),

@@ -1,12 +1,12 @@
 //! `repsync uninstall`: removes everything repsync installed, on every node.
-use super::{Context, connect_all, remove_after_confirmation};
+use super::{Context, connect_all, on_node, remove_after_confirmation};
 use crate::catalog;
 use crate::cli::UninstallArgs;
 use crate::config::Node;
 use crate::error::usage;
 use crate::render::{self, render};
 
-use super::add_table::drop_sql;
+use super::add_table::{Keep, drop_sql};
 use super::init::server_name;
 
 pub fn run(args: UninstallArgs, ctx: &Context) -> anyhow::Result<()> {
@@ -16,13 +16,16 @@ pub fn run(args: UninstallArgs, ctx: &Context) -> anyhow::Result<()> {
     let mut plans = Vec::new();
     let mut queued = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
-        let state = catalog::node_state(&mut conn.client)?;
-        let Some(local) = state
-            .installed
-            .then(|| catalog::local_node(&mut conn.client))
-            .transpose()?
-            .flatten()
-        else {
+        let name = conn.node.name.clone();
+        let state = on_node(&name, catalog::node_state(&mut conn.client))?;
+        let Some(local) = on_node(
+            &name,
+            state
+                .installed
+                .then(|| catalog::local_node(&mut conn.client))
+                .transpose(),
+        )?
+        .flatten() else {
             println!(
                 "node {}: repsync is not installed, nothing to remove",
                 conn.node.name
@@ -38,7 +41,7 @@ pub fn run(args: UninstallArgs, ctx: &Context) -> anyhow::Result<()> {
         }
         let mut sql = String::new();
         for table in catalog::replicated_tables(&mut conn.client)? {
-            sql.push_str(&drop_sql(&table, true)?);
+            sql.push_str(&drop_sql(&table, Keep::default())?);
         }
         let servers = catalog::peers(&mut conn.client)?
             .iter()

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Connected, Context, connect_all};
+use super::{Connected, Context, connect_all, on_node};
 use crate::catalog;
 use crate::cli::VerifyArgs;
 use crate::config::Node;
@@ -218,7 +218,8 @@ pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow:
     let set = set_name(source);
     let mut copies = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
-        let Some(t) = catalog::installed_set(&mut conn.client, &set)? else {
+        let name = conn.node.name.clone();
+        let Some(t) = on_node(&name, catalog::installed_set(&mut conn.client, &set))? else {
             continue;
         };
         let node = conn.node.name.to_string();

@@ -11,5 +11,15 @@ create user mapping for current_user server {{ server }} options (
     {{ key }} {{ value }}{% if !loop.last %},{% endif %}
 {%- endfor %}
 );
+{%- if let Some(setting) = password_setting %}
+-- The password is a setting of this transaction: no statement the server may log
+-- holds it.
+do {{ tag }}
+begin
+    execute format('alter user mapping for current_user server %I options (add password %L)',
+                   {{ server_literal }}, current_setting({{ setting }}));
+end
+{{ tag }};
+{%- endif %}
 insert into repsync.peer (name, server_name) values ({{ peer_literal }}, {{ server_literal }})
     on conflict (name) do update set server_name = excluded.server_name;

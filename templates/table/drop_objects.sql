@@ -5,7 +5,9 @@ drop trigger if exists repsync_capture_update on {{ table }};
 drop trigger if exists repsync_capture_delete on {{ table }};
 drop trigger if exists repsync_capture_truncate on {{ table }};
 {%- endif %}
-drop function if exists repsync.{{ capture_function }}();
+{%- if let Some(capture) = capture_function %}
+drop function if exists repsync.{{ capture }}();
+{%- endif %}
 drop function if exists repsync.{{ current_function }}(json);
 drop procedure if exists repsync.{{ apply_function }}("char", json, json);
 drop procedure if exists repsync.{{ apply_function }}("char", json, json, json);

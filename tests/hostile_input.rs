@@ -1,0 +1,302 @@
+//! SQL injection through every input repsync takes: table names, --columns,
+//! --target, --where and the node file. Each attempt is either refused (exit 2,
+//! nothing installed) or used as the quoted name or value it is; the canary table
+//! survives all of them.
+mod common;
+
+const CANARY: &str = "create table canary (id int primary key); insert into canary values (1)";
+
+fn canary_alive(nodes: &common::Nodes) {
+    for c in &nodes.clusters {
+        assert_eq!(
+            nodes.sql(c.name(), "select count(*) from canary"),
+            "1",
+            "node {}",
+            c.name()
+        );
+    }
+}
+
+fn nothing_installed(nodes: &common::Nodes) {
+    for c in &nodes.clusters {
+        assert_eq!(
+            nodes.sql(c.name(), "select count(*) from repsync.replicated_table"),
+            "0",
+            "node {}",
+            c.name()
+        );
+    }
+}
+
+#[test]
+fn injection_through_arguments_is_refused_or_quoted() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(
+            n,
+            &format!("{CANARY}; create table t (id int primary key, v text, w text)"),
+        );
+    }
+    nodes.repsync_ok(&["init"]);
+    let payloads = [
+        "t; drop table canary; --",
+        "t\"; drop table canary; --",
+        "t'; drop table canary; --",
+        "t$$; drop table canary; $$",
+        "public.t; drop table canary",
+        "public.\"t\"\"; drop table canary; --\"",
+    ];
+    for table in payloads {
+        let (code, stdout, stderr) = nodes.repsync(&["add-table", table]);
+        assert_eq!(code, 2, "add-table {table:?}\n{stdout}\n{stderr}");
+        canary_alive(&nodes);
+        nothing_installed(&nodes);
+        for command in [
+            &["verify", table][..],
+            &["remove-table", table, "--yes"][..],
+        ] {
+            let (code, stdout, stderr) = nodes.repsync(command);
+            assert_eq!(code, 2, "{command:?}\n{stdout}\n{stderr}");
+        }
+    }
+    for columns in [
+        "v); drop table canary; --",
+        "v, w\"; drop table canary; --",
+        "v' || (select 1) || '",
+    ] {
+        let (code, stdout, stderr) = nodes.repsync(&["add-table", "t", "--columns", columns]);
+        assert_eq!(code, 2, "--columns {columns:?}\n{stdout}\n{stderr}");
+        canary_alive(&nodes);
+        nothing_installed(&nodes);
+    }
+    for target in ["t2; drop table canary; --", "x.\"t\"; drop table canary"] {
+        let (code, stdout, stderr) = nodes.repsync(&[
+            "add-table",
+            "t",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--target",
+            target,
+        ]);
+        assert_eq!(code, 2, "--target {target:?}\n{stdout}\n{stderr}");
+        canary_alive(&nodes);
+        nothing_installed(&nodes);
+    }
+    // --where is an expression by design; it cannot end the statement it is put in,
+    // nor the function body around it.
+    for filter in [
+        "true; drop table canary",
+        "true); drop table canary; select (true",
+        "true $$; drop table canary; $$",
+        "true $repsync$; drop table canary; $repsync$",
+        "true -- ",
+        "true /* ",
+        "v = 'x'' or true; drop table canary; --'",
+    ] {
+        let (code, stdout, stderr) = nodes.repsync(&[
+            "add-table",
+            "t",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--where",
+            filter,
+        ]);
+        if code == 0 {
+            // Accepted only as one expression: the canary is still there, and the
+            // filter works as the expression it is.
+            canary_alive(&nodes);
+            nodes.sql("a", "insert into t values (1, 'x', 'y')");
+            canary_alive(&nodes);
+            nodes.repsync_ok(&["remove-table", "t", "--yes"]);
+            nodes.sql("a", "delete from t");
+            nodes.sql("b", "delete from t");
+        } else {
+            assert_eq!(code, 2, "--where {filter:?}\n{stdout}\n{stderr}");
+            canary_alive(&nodes);
+            nothing_installed(&nodes);
+        }
+    }
+    // The same names, as real tables, replicate under those very names.
+    let hostile = "t; drop table canary; --";
+    for n in ["a", "b"] {
+        nodes.sql(
+            n,
+            &format!(
+                "create table {} (\"v); drop table canary; --\" text, id int primary key)",
+                repsync::sql::Ident::new(hostile).unwrap()
+            ),
+        );
+    }
+    nodes.repsync_ok(&[
+        "add-table",
+        &format!("\"{hostile}\""),
+        "--columns",
+        "\"v); drop table canary; --\", id",
+    ]);
+    nodes.sql(
+        "a",
+        "insert into \"t; drop table canary; --\" values ('$$''\"\\', 1)",
+    );
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select \"v); drop table canary; --\" from \"t; drop table canary; --\""
+        ),
+        "$$'\"\\"
+    );
+    canary_alive(&nodes);
+}
+
+#[test]
+fn injection_through_the_node_file_is_refused_or_quoted() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, CANARY);
+    }
+    let a = nodes.node("a");
+    let b = nodes.node("b");
+    let write = |text: &str| {
+        std::fs::write(nodes.config_path(), text).unwrap();
+    };
+    let dsn = |c: &repsync::local_cluster::LocalCluster| toml::Value::String(c.dsn()).to_string();
+    // Node names become identifiers and settings: only plain names are taken.
+    for name in ["a; drop table canary", "a\"b", "a'b", "A", "a b", "a-b"] {
+        let name = toml::Value::String(name.into());
+        write(&format!(
+            "[nodes.{name}]\ndsn = {}\n[nodes.b]\ndsn = {}\n",
+            dsn(a),
+            dsn(b)
+        ));
+        let (code, stdout, stderr) = nodes.repsync(&["init"]);
+        assert_eq!(code, 2, "node name {name}\n{stdout}\n{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        canary_alive(&nodes);
+    }
+    // DSN values go into the foreign server's options as quoted literals: an
+    // application_name and a dbname spelled to break out stay values.
+    let hostile_dsn = |c: &repsync::local_cluster::LocalCluster| {
+        toml::Value::String(format!(
+            "{} application_name='x'');drop table canary;--' options='-c search_path=public'",
+            c.dsn()
+        ))
+        .to_string()
+    };
+    write(&format!(
+        "[nodes.a]\ndsn = {}\n[nodes.b]\ndsn = {}\n",
+        hostile_dsn(a),
+        hostile_dsn(b)
+    ));
+    let (code, stdout, stderr) = nodes.repsync(&["init"]);
+    canary_alive(&nodes);
+    if code == 0 {
+        // Installed: the peers still reach each other through those options.
+        nodes.sql("a", "create table t (id int primary key)");
+        nodes.sql("b", "create table t (id int primary key)");
+        nodes.repsync_ok(&["add-table", "t"]);
+        nodes.sql("a", "insert into t values (1)");
+        assert_eq!(nodes.sql("b", "select count(*) from t"), "1");
+        canary_alive(&nodes);
+    } else {
+        assert_eq!(code, 2, "{stdout}\n{stderr}");
+    }
+    // A database name with quotes is a value too.
+    a.psql("postgres", "create database \"it's\"\"db\"")
+        .unwrap();
+    write(&format!(
+        "[nodes.a]\ndsn = {}\n[nodes.b]\ndsn = {}\n",
+        toml::Value::String(format!(
+            "host={} port={} user=postgres dbname='it\\'s\"db'",
+            a.socket_dir().display(),
+            a.port()
+        )),
+        dsn(b)
+    ));
+    let (code, stdout, stderr) = nodes.repsync(&["init", "--dry-run"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains(r#""dbname" 'it''s"db'"#), "{stdout}");
+    canary_alive(&nodes);
+}
+
+/// 63-byte names (the most PostgreSQL keeps), multibyte characters, reserved words,
+/// capitals, spaces, a newline and `$$`: two tables whose names differ only in the
+/// last byte get objects of their own, and both replicate both ways.
+#[test]
+fn long_and_odd_names_replicate_without_collisions() {
+    use repsync::sql::{Ident, QualifiedName};
+    let schema = Ident::new("Schéma ünï\n$$ \"select\"").unwrap();
+    let long = |last: char| format!("{}{last}", "ü".repeat(31));
+    assert_eq!(long('1').len(), 63);
+    let tables = [
+        QualifiedName::new(schema.clone(), Ident::new(long('1')).unwrap()),
+        QualifiedName::new(schema.clone(), Ident::new(long('2')).unwrap()),
+    ];
+    let key1 = Ident::new("select").unwrap();
+    let key2 = Ident::new(format!("Mixed Case {}", "k".repeat(52))).unwrap();
+    assert_eq!(key2.as_str().len(), 63);
+    let value = Ident::new("new\nline $$ ' \" \\").unwrap();
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, &format!("create schema {schema}"));
+        for t in &tables {
+            nodes.sql(
+                n,
+                &format!("create table {t} ({key1} int, {key2} text, {value} text, primary key ({key1}, {key2}))"),
+            );
+        }
+    }
+    nodes.repsync_ok(&["init"]);
+    let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    nodes.repsync_ok(&["add-table", &names[0]]);
+    nodes.repsync_ok(&["add-table", &names[1], "--mode", "async"]);
+    for (n, k) in [("a", 1), ("b", 2)] {
+        for t in &tables {
+            nodes.sql(
+                n,
+                &format!("insert into {t} values ({k}, 'ключ $$', 'from {n}'); update {t} set {value} = {value} || ' ✓' where {key1} = {k}"),
+            );
+        }
+    }
+    nodes.repsync_ok(&["run", "--once"]);
+    for t in &tables {
+        for n in ["a", "b"] {
+            assert_eq!(
+                nodes.sql(
+                    n,
+                    &format!("select string_agg({value}, ',' order by {key1}) from {t}")
+                ),
+                "from a ✓,from b ✓",
+                "node {n}, {t}"
+            );
+        }
+        nodes.repsync_ok(&["verify", &t.to_string()]);
+    }
+    // Each table has functions of its own: no two names became one when PostgreSQL
+    // cut them to 63 bytes (it does so silently).
+    let objects = nodes.sql(
+        "a",
+        "select string_agg(name, ',' order by name) from (
+           select proname::text as name from pg_proc where pronamespace = 'repsync'::regnamespace
+           union all select relname::text from pg_class where relnamespace = 'repsync'::regnamespace
+           union all select tgname::text from pg_trigger where not tgisinternal) o",
+    );
+    let procs = nodes.sql(
+        "a",
+        "select count(*) from pg_proc where pronamespace = 'repsync'::regnamespace and proname ~ '^(capture|apply|current)_t_'",
+    );
+    assert_eq!(procs, "6", "{objects}");
+    nodes.repsync_ok(&["status"]);
+    nodes.repsync_ok(&["remove-table", &names[0], "--yes"]);
+    nodes.sql(
+        "a",
+        &format!("insert into {} values (9, 'x', 'y')", tables[1]),
+    );
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(
+        nodes.sql("b", &format!("select count(*) from {}", tables[1])),
+        "3"
+    );
+}
