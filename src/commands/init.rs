@@ -268,8 +268,11 @@ fn peer_sql(
         Ident::new("options")?,
         // lock_timeout: two nodes changing one row at once wait on each other across
         // servers, where no deadlock detector sees it; the loser's change is queued.
+        // synchronous_commit: the sender forgets a change once the peer's commit
+        // returns, so that commit must be durable even on a peer that runs with
+        // synchronous_commit = off.
         Literal::new(format!(
-            "-c repsync.origin={} -c lock_timeout={REMOTE_LOCK_TIMEOUT}",
+            "-c repsync.origin={} -c lock_timeout={REMOTE_LOCK_TIMEOUT} -c synchronous_commit=on",
             node.name
         )),
     ));

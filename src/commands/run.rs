@@ -335,12 +335,14 @@ fn worth_copying(client: &mut Client, dest: &str, limit: i32) -> anyhow::Result<
 }
 
 /// A session on the destination that applies this node's changes: marked with the
-/// origin so they are not sent on, and with the bounded lock wait of dblink's.
+/// origin so they are not sent on, with the bounded lock wait of dblink's, and with
+/// durable commits (the queue entries are deleted once the commit returns).
 fn connect_destination(dest: &Node, origin: &Node) -> anyhow::Result<Client> {
     let mut client = db::connect(dest)?;
     client.execute(
         "select set_config('application_name', 'repsync apply', false), \
-         set_config('repsync.origin', $1, false), set_config('lock_timeout', '5s', false)",
+         set_config('repsync.origin', $1, false), set_config('lock_timeout', '5s', false), \
+         set_config('synchronous_commit', 'on', false)",
         &[&origin.name.as_str()],
     )?;
     Ok(client)

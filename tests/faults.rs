@@ -1,0 +1,175 @@
+//! Faults under a sustained write load on the source, in both modes: the peer
+//! stopped with `-m immediate` and restarted, its replication sessions killed with
+//! `pg_terminate_backend`, `repsync run` and `repsync drain-errors` killed with
+//! SIGKILL. The writers never fail (`--on-error queue`), and after a drain the nodes
+//! are identical.
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const TABLE: &str =
+    "create table t (id int primary key, v text not null, n int not null default 0)";
+const KEYS: u64 = 3000;
+
+/// A writer on node a: single-row inserts, updates and deletes, and now and then a
+/// multi-row update, each its own transaction. Returns the statements it ran and
+/// every error it got.
+fn writer(dsn: String, mut seed: u64, stop: Arc<AtomicBool>) -> JoinHandle<(u64, Vec<String>)> {
+    std::thread::spawn(move || {
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as i32
+        };
+        let mut client = postgres::Client::connect(&dsn, postgres::NoTls).expect("writer connects");
+        let (mut done, mut errors) = (0, Vec::new());
+        while !stop.load(Ordering::Relaxed) {
+            let id = next(KEYS);
+            let result = match next(10) {
+                0..=3 => client.execute(
+                    "insert into t (id, v) values ($1::int, md5($1::int::text)) on conflict (id) do update set n = t.n + 1",
+                    &[&id],
+                ),
+                4..=6 => client.execute("update t set v = md5(random()::text), n = n + 1 where id = $1", &[&id]),
+                7..=8 => client.execute("delete from t where id = $1", &[&id]),
+                _ => client.execute("update t set n = n + 1 where id between $1 and $1 + 20", &[&id]),
+            };
+            done += 1;
+            if let Err(err) = result {
+                errors.push(format!("{err:?}"));
+            }
+        }
+        (done, errors)
+    })
+}
+
+/// SIGKILL after `after`, or nothing if the command finished before.
+fn kill_after(mut child: std::process::Child, after: Duration) {
+    std::thread::sleep(after);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn terminate_replication_sessions(nodes: &common::Nodes) -> String {
+    nodes.sql(
+        "b",
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity
+          where application_name in ('repsync', 'repsync apply') and pid <> pg_backend_pid()",
+    )
+}
+
+fn faults_under_load(mode: &str) {
+    let nodes = common::with_table(2, TABLE, &["t", "--from", "a", "--to", "b", "--mode", mode]);
+    let config = nodes.config_path();
+    let repsync = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_repsync"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("PGPASSWORD")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting repsync")
+    };
+    let mut shipper = (mode == "async").then(|| nodes.start_shipper(&[]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (1..=3u64)
+        .map(|i| {
+            writer(
+                nodes.node("a").dsn(),
+                0x9E37_79B9_7F4A_7C15 ^ i,
+                stop.clone(),
+            )
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_secs(1));
+    // 1. The replication sessions on the peer are killed, again and again, while
+    // changes flow (in sync mode, once a change is queued the later ones queue
+    // behind it until a drain, so this comes first).
+    let mut terminated = 0;
+    for _ in 0..10 {
+        terminated += terminate_replication_sessions(&nodes)
+            .parse::<i64>()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    // 2. The peer crashes and comes back.
+    nodes.node("b").kill().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    nodes.node("b").restart().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // 3. The shipper and a drain are killed mid-work.
+    if let Some(s) = shipper.take() {
+        drop(s);
+        nodes.node("b").kill().unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        nodes.node("b").restart().unwrap();
+        shipper = Some(nodes.start_shipper(&[]));
+        std::thread::sleep(Duration::from_millis(700));
+        drop(shipper.take());
+    }
+    for after in [50, 200, 400] {
+        kill_after(repsync(&["drain-errors"]), Duration::from_millis(after));
+    }
+    if mode == "async" {
+        shipper = Some(nodes.start_shipper(&[]));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let mut statements = 0;
+    for w in writers {
+        let (done, errors) = w.join().unwrap();
+        assert!(
+            errors.is_empty(),
+            "{mode}: a writer failed {} times, first: {:?}",
+            errors.len(),
+            errors.first()
+        );
+        statements += done;
+    }
+    assert!(statements > 300, "{mode}: only {statements} statements ran");
+    assert!(
+        terminated > 0,
+        "{mode}: no replication session was there to kill"
+    );
+    drop(shipper);
+
+    // Everything queued reaches b.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, out, err) = nodes.repsync(&["drain-errors"]);
+        let queued = nodes.sql("a", "select count(*) from repsync.sync_err_rec");
+        if code == 0 && queued == "0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: never drained: {out}\n{err}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, out, err) = nodes.repsync(&["verify", "t"]);
+    assert_eq!(
+        code, 0,
+        "{mode}: after {statements} statements and {terminated} killed sessions\n{out}\n{err}"
+    );
+    assert_eq!(nodes.dump("a", "t"), nodes.dump("b", "t"));
+}
+
+#[test]
+fn sync_mode_survives_every_fault_under_load() {
+    faults_under_load("sync");
+}
+
+#[test]
+fn async_mode_survives_every_fault_under_load() {
+    faults_under_load("async");
+}
