@@ -22,6 +22,7 @@ begin
     end if;
     if p_new is not null then
         insert into {{ table }} as t ({% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})
+        overriding system value
         select {% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
           from json_populate_recordset(null::{{ table }}, p_new)
             on conflict ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})

@@ -120,6 +120,7 @@ begin
            and {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = d.{{ c }}{% endfor %}
     ), upserted as (
         insert into {{ table }} as t ({% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})
+        overriding system value
         select {% for c in columns %}{% if !loop.first %}, {% endif %}r.{{ c }}{% endfor %}
           from remote_rows as r
           join decided as d on {% for c in key %}{% if !loop.first %} and {% endif %}d.{{ c }} = r.{{ c }}{% endfor %}

@@ -1,6 +1,7 @@
 -- Rows inserted or updated by key (other columns of existing rows stay): the staged
 -- rows a shipper copied, or the JSON rows in $1 of a repair.
 insert into {{ table }} as t ({% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})
+overriding system value
 select {% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
 {%- if let Some(stage) = stage %}
   from {{ stage }}
