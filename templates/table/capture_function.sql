@@ -52,6 +52,18 @@ begin
     if coalesce(current_setting('repsync.origin', true), '') <> '' then
         return null;
     end if;
+    -- A statement that changed no row (an update or delete that matched nothing, an
+    -- insert whose rows all hit "on conflict do nothing") stops at this cheaper
+    -- check: it is half of some workloads.
+    if TG_OP = 'INSERT' then
+        if not exists (select from new_rows) then
+            return null;
+        end if;
+    elsif TG_OP <> 'TRUNCATE' then
+        if not exists (select from old_rows) then
+            return null;
+        end if;
+    end if;
 {%- if async_mode || versioned %}
     -- Only the keys, in one statement (this runs for every statement on the table):
     -- the rows are read when the change is shipped, as they are then. Async mode
