@@ -179,3 +179,67 @@ fn dblink_connects_across_majors_with_its_own_libpq() {
         }
     }
 }
+
+/// The shipper's COPY transport and `add-table --copy-from` move rows from
+/// either major to the other: one-way async tables, one each way.
+#[test]
+fn copy_transport_and_copy_from_across_majors() {
+    let nodes = setup();
+    for n in ["a", "b"] {
+        nodes.sql(
+            n,
+            "create table from_a (id int primary key, v text, n numeric);
+             create table from_b (id int primary key, v text, n numeric);
+             create table seeded (id int primary key, v text)",
+        );
+    }
+    nodes.sql(
+        "a",
+        "insert into seeded select g, 'seed ' || g from generate_series(1, 3000) g",
+    );
+    nodes.repsync_ok(&[
+        "add-table",
+        "seeded",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--copy-from",
+        "a",
+    ]);
+    assert_eq!(nodes.dump("b", "seeded"), nodes.dump("a", "seeded"));
+    for (table, from, to) in [("from_a", "a", "b"), ("from_b", "b", "a")] {
+        nodes.repsync_ok(&[
+            "add-table",
+            table,
+            "--from",
+            from,
+            "--to",
+            to,
+            "--mode",
+            "async",
+        ]);
+        nodes.sql(
+            from,
+            &format!(
+                "insert into {table} select g, 'v' || g, g / 7.0 from generate_series(1, 20000) g"
+            ),
+        );
+    }
+    let (code, _, log) = nodes.repsync(&["run", "--once"]);
+    assert_eq!(code, 0, "{log}");
+    for (from, to) in [("a", "b"), ("b", "a")] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("node={from} to={to} "))
+                    && l.contains("transport=\"copy\"")),
+            "no COPY batch from {from} to {to}:\n{log}"
+        );
+    }
+    assert!(!log.contains("direct transport failed"), "{log}");
+    for table in ["from_a", "from_b", "seeded"] {
+        assert_eq!(nodes.dump("a", table), nodes.dump("b", table), "{table}");
+        let out = nodes.repsync_ok(&["verify", table]);
+        assert!(out.contains("identical"), "{table}: {out}");
+    }
+}
