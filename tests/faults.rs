@@ -173,3 +173,101 @@ fn sync_mode_survives_every_fault_under_load() {
 fn async_mode_survives_every_fault_under_load() {
     faults_under_load("async");
 }
+
+/// A peer whose table rejects a row (a constraint the source does not have), under
+/// write load, with a second destination: the entry is held with its error and the
+/// rest of that peer's queue waits behind it, the other peer goes on, and once the
+/// peer is fixed a drain finishes the job.
+fn a_rejected_row_under_load(mode: &str) {
+    let nodes = common::with_table(
+        3,
+        TABLE,
+        &["t", "--from", "a", "--to", "b,c", "--mode", mode],
+    );
+    nodes.sql(
+        "b",
+        "alter table t add constraint no_poison check (v <> 'poison')",
+    );
+    let shipper = (mode == "async").then(|| nodes.start_shipper(&[]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (1..=2u64)
+        .map(|i| {
+            writer(
+                nodes.node("a").dsn(),
+                0x2545_F491_4F6C_DD1D ^ i,
+                stop.clone(),
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    nodes.sql("a", "insert into t (id, v) values (-1, 'poison')");
+    std::thread::sleep(Duration::from_millis(500));
+    nodes.sql("a", "insert into t (id, v) values (-2, 'after the poison')");
+
+    // c gets everything, also what came after the poison; b holds the entry.
+    nodes.wait_for("c", "select count(*) from t where id = -2", "1");
+    let held = nodes.sql(
+        "a",
+        "select count(*) from repsync.sync_err_rec where dest = 'b' and last_error like '%no_poison%'",
+    );
+    if mode == "async" {
+        // The shipper records the error on the entry it is stuck at.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while nodes.sql(
+            "a",
+            "select count(*) from repsync.sync_err_rec where dest = 'b' and last_error like '%no_poison%'",
+        ) == "0"
+        {
+            assert!(Instant::now() < deadline, "the error was never recorded");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    } else {
+        // In sync mode the poison is queued in its own transaction; the error is
+        // recorded by the first drain that meets it.
+        let (code, out, err) = nodes.repsync(&["drain-errors", "--node", "a", "--to", "b"]);
+        assert_eq!(code, 1, "{held}\n{out}\n{err}");
+        assert!(format!("{out}{err}").contains("no_poison"), "{out}\n{err}");
+    }
+    assert_eq!(
+        nodes.sql("b", "select count(*) from t where id in (-1, -2)"),
+        "0"
+    );
+    let (code, out, _) = nodes.repsync(&["status"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no_poison"), "{out}");
+
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        let (_, errors) = w.join().unwrap();
+        assert!(
+            errors.is_empty(),
+            "{mode}: a writer failed: {:?}",
+            errors.first()
+        );
+    }
+    drop(shipper);
+    nodes.sql("b", "alter table t drop constraint no_poison");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while nodes.repsync(&["drain-errors"]).0 != 0 {
+        assert!(Instant::now() < deadline, "{mode}: never drained");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for node in ["b", "c"] {
+        assert_eq!(
+            nodes.dump("a", "t"),
+            nodes.dump(node, "t"),
+            "{mode}: node {node}"
+        );
+    }
+    nodes.repsync_ok(&["verify", "t"]);
+}
+
+#[test]
+fn sync_mode_holds_a_rejected_row_and_goes_on_elsewhere() {
+    a_rejected_row_under_load("sync");
+}
+
+#[test]
+fn async_mode_holds_a_rejected_row_and_goes_on_elsewhere() {
+    a_rejected_row_under_load("async");
+}
