@@ -20,6 +20,10 @@ pub struct Column {
     pub type_name: String,
     pub key_position: Option<i32>,
     pub generated: bool,
+    /// "json" or "jsonb" when the column is of that type (not a domain or array of it).
+    pub json_kind: Option<String>,
+    /// Types inside the column's type that cannot be replicated (see table_columns.sql).
+    pub unsupported: Option<Vec<String>>,
 }
 
 /// A table's columns; `None` when the table does not exist.
@@ -43,6 +47,8 @@ pub fn table_columns(
                 type_name: row.get("type"),
                 key_position: row.get("key_position"),
                 generated: row.get("generated"),
+                json_kind: row.get("json_kind"),
+                unsupported: row.get("unsupported"),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()
@@ -56,6 +62,49 @@ pub fn non_key_columns(columns: &[Ident], key: &[Ident]) -> Vec<Ident> {
         .filter(|c| !key.contains(c))
         .cloned()
         .collect()
+}
+
+/// The replicated columns of type json and jsonb. Rows travel as JSON with these
+/// columns as strings of their text: embedded as JSON values, a JSON `null` would
+/// arrive as SQL NULL, the whitespace around a json value would be lost, and a
+/// json value holding `\u0000` could not be read back.
+#[derive(Debug, Clone, Default)]
+pub struct JsonColumns {
+    json: Vec<Ident>,
+    jsonb: Vec<Ident>,
+}
+
+impl JsonColumns {
+    pub fn of(table: &[Column], replicated: &[Ident]) -> Self {
+        let of_kind = |kind: &str| {
+            table
+                .iter()
+                .filter(|c| replicated.contains(&c.name) && c.json_kind.as_deref() == Some(kind))
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        JsonColumns {
+            json: of_kind("json"),
+            jsonb: of_kind("jsonb"),
+        }
+    }
+
+    pub fn new(json: Vec<Ident>, jsonb: Vec<Ident>) -> Self {
+        JsonColumns { json, jsonb }
+    }
+
+    pub fn is_json(&self, column: &Ident) -> bool {
+        self.json.contains(column)
+    }
+
+    pub fn is_jsonb(&self, column: &Ident) -> bool {
+        self.jsonb.contains(column)
+    }
+
+    /// Whether any of `columns` is shipped as text.
+    pub fn any_of(&self, columns: &[Ident]) -> bool {
+        columns.iter().any(|c| self.is_json(c) || self.is_jsonb(c))
+    }
 }
 
 /// The primary key columns in key order.

@@ -2,6 +2,7 @@
 //! quoting types of `sql`, never raw strings, so every name and value is escaped.
 use askama::Template;
 
+use crate::catalog::JsonColumns;
 use crate::sql::{Ident, Literal, QualifiedName, RowFilter, dollar_tag};
 
 /// Stands in for the dollar-quote tag while rendering. NUL never occurs in SQL text
@@ -74,6 +75,8 @@ pub struct CaptureFunction<'a> {
     pub filter: Option<&'a RowFilter>,
     pub idle_lock: [i32; 2],
     pub tag: &'static str,
+    /// The json and jsonb columns, which travel as text.
+    pub json: &'a JsonColumns,
 }
 
 #[derive(Template)]
@@ -92,6 +95,8 @@ pub struct ApplyFunction<'a> {
     pub key: &'a [Ident],
     pub non_key: &'a [Ident],
     pub tag: &'static str,
+    /// The json and jsonb columns, which travel as text.
+    pub json: &'a JsonColumns,
 }
 
 #[derive(Template)]
@@ -105,6 +110,8 @@ pub struct CopyKeys<'a> {
     pub filter: Option<&'a RowFilter>,
     pub dests: &'a [Literal],
     pub chunk_rows: i64,
+    /// The json and jsonb columns, which travel as text.
+    pub json: &'a JsonColumns,
 }
 
 #[derive(Template)]
@@ -151,6 +158,8 @@ pub struct ApplyVersioned<'a> {
     pub keep_local: bool,
     pub apply_remote: bool,
     pub tag: &'static str,
+    /// The json and jsonb columns, which travel as text.
+    pub json: &'a JsonColumns,
 }
 
 #[derive(Template)]
@@ -237,6 +246,8 @@ pub struct CurrentRows<'a> {
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub tag: &'static str,
+    /// The json and jsonb columns, which travel as text.
+    pub json: &'a JsonColumns,
 }
 
 /// What every verify and repair query of a run shares: the table as one node
@@ -283,6 +294,8 @@ pub struct ShipCopyRows<'a> {
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub ids: &'a Literal,
+    /// The json and jsonb columns, which travel as text.
+    pub json: &'a JsonColumns,
 }
 
 #[derive(Template)]
@@ -291,6 +304,8 @@ pub struct ShipGoneKeys<'a> {
     pub table: &'a QualifiedName,
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
+    /// The json and jsonb columns, which travel as text.
+    pub json: &'a JsonColumns,
 }
 
 #[derive(Template)]
@@ -317,7 +332,14 @@ pub struct UpsertRows<'a> {
     pub key: &'a [Ident],
     pub columns: &'a [Ident],
     pub non_key: &'a [Ident],
+    /// The json and jsonb columns, which travel as text.
+    pub json: &'a JsonColumns,
 }
+
+/// Session settings for both ends of a COPY of rows as text.
+#[derive(Template)]
+#[template(path = "ship/settings.sql", escape = "none")]
+pub struct ShipSettings;
 
 #[derive(Template)]
 #[template(path = "ship/apply_gone.sql", escape = "none")]

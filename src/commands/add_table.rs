@@ -1,7 +1,7 @@
 //! `repsync add-table`: checks the table on every node and installs the generated
 //! capture triggers on the senders and the apply function on the receivers.
 use super::{Connected, Context, connect_all, execute_all, print_dry_run};
-use crate::catalog::{self, Column, ReplicatedTable};
+use crate::catalog::{self, Column, JsonColumns, ReplicatedTable};
 use crate::cli::AddTableArgs;
 use crate::config::{Node, NodeName};
 use crate::db;
@@ -169,6 +169,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         &key,
         wanted_columns,
     )?;
+    let json = JsonColumns::of(&source_columns, &columns);
     let typed: Vec<&Column> = columns
         .iter()
         .map(|c| {
@@ -265,6 +266,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 args.on_error,
                 &name,
                 policy.as_ref(),
+                &json,
             )
         };
         let mut node_options = serde_json::to_value(&options)?;
@@ -331,6 +333,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             filter: filter.as_ref(),
             dests: &dests,
             chunk_rows: super::copy_from::CHUNK_ROWS,
+            json: &json,
         });
         append_to_plan(&mut plans, index, &copy);
     }
@@ -559,6 +562,7 @@ fn install_sql(
     on_error: crate::cli::OnError,
     node: &NodeName,
     policy: Option<&ConflictPolicy>,
+    json: &JsonColumns,
 ) -> anyhow::Result<String> {
     let set_literal = Literal::new(set);
     let dest_literals: Vec<Literal> = dests.iter().map(|d| Literal::new(d.to_string())).collect();
@@ -582,6 +586,7 @@ fn install_sql(
             key,
             filter,
             tag: render::tag(),
+            json,
         }));
         sql.push_str(&render(&render::CaptureFunction {
             async_mode: mode == crate::cli::Mode::Async,
@@ -604,6 +609,7 @@ fn install_sql(
             filter,
             idle_lock: super::run::IDLE_LOCK,
             tag: render::tag(),
+            json,
         }));
         sql.push_str(&render(&render::CaptureTriggers {
             table: local,
@@ -620,6 +626,7 @@ fn install_sql(
                 key,
                 non_key: &non_key,
                 tag: render::tag(),
+                json,
             })),
             Some(policy) => sql.push_str(&render(&render::ApplyVersioned {
                 table: local,
@@ -638,6 +645,7 @@ fn install_sql(
                 keep_local: *policy == ConflictPolicy::KeepLocal,
                 apply_remote: *policy == ConflictPolicy::ApplyRemote,
                 tag: render::tag(),
+                json,
             })),
         }
     }

@@ -1,3 +1,4 @@
+{%- import "wire.sql" as wire -%}
 -- Applies a peer's change to a table that more than one node writes. Each key comes{# No name in SQL comments: a newline in a quoted name would end the comment. #}
 -- with its version: when and where it was captured, and the version it replaced
 -- there. A key whose local version is of another node, and neither side had seen
@@ -7,6 +8,7 @@
 create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json, p_versions json default null)
 language plpgsql
 set search_path = pg_catalog, pg_temp
+{% call wire::settings() %}{% endcall %}
 as {{ tag }}
 declare
     v_lock_timeout text := current_setting('lock_timeout');
@@ -48,7 +50,7 @@ begin
     ), remote_rows as (
         select x.*, to_json(x) as repsync_row
           from (select {% for c in columns %}{% if !loop.first %}, {% endif %}r.{{ c }}{% endfor %}
-                  from json_populate_recordset(null::{{ table }}, p_new) as r) as x
+                  from {% call wire::dec(table, "p_new", columns, json, "r") %}{% endcall %}) as x
     ), compared as (
         -- Joins, not subqueries per key: a batch can hold tens of thousands of keys.
         select i.*,
