@@ -956,3 +956,87 @@ fn every_key_type_round_trips() {
         "0"
     );
 }
+
+/// Types that cannot round-trip are refused at add-table, naming the node, the
+/// table, the column, the type and what to do, and nothing is installed.
+#[test]
+fn unsupported_types_are_refused_and_nothing_is_installed() {
+    let nodes = common::start_nodes(2);
+    let ddl = "create domain dj as jsonb; \
+        create type with_json as (a int, j json); \
+        create type with_oid as (a int, t regtype); \
+        create table t_regclass (id int primary key, r regclass, v text); \
+        create table t_regtype_arr (id int primary key, r regtype[]); \
+        create table t_regrole_key (r regrole primary key); \
+        create table t_nested (id int primary key, c with_oid); \
+        create table t_domain_json (id int primary key, d dj); \
+        create table t_jsonb_arr (id int primary key, a jsonb[]); \
+        create table t_json_comp (id int primary key, c with_json)";
+    for n in ["a", "b"] {
+        nodes.sql(n, ddl);
+    }
+    // b's mood is another type of the same name.
+    nodes.sql(
+        "a",
+        "create type mood as enum ('x'); create table t_mood (id int primary key, m mood)",
+    );
+    nodes.sql("b", "create schema other; create type other.mood as enum ('x'); create table t_mood (id int primary key, m other.mood)");
+    nodes.repsync_ok(&["init"]);
+    let refused = |table: &str, wanted: &[&str]| {
+        let (code, stdout, stderr) = nodes.repsync(&["add-table", table]);
+        assert_eq!(code, 2, "add-table {table} must exit 2\n{stdout}\n{stderr}");
+        for w in wanted {
+            assert!(
+                stderr.contains(w),
+                "add-table {table}: {w:?} not in:\n{stderr}"
+            );
+        }
+    };
+    let oids = ["node a", "cannot replicate", "OIDs", "--columns"];
+    refused(
+        "t_regclass",
+        &[&oids[..], &["t_regclass", "column \"r\"", "regclass"]].concat(),
+    );
+    refused(
+        "t_regtype_arr",
+        &[&oids[..], &["t_regtype_arr", "regtype[]"]].concat(),
+    );
+    refused("t_regrole_key", &[&oids[..], &["regrole"]].concat());
+    refused("t_nested", &[&oids[..], &["with_oid", "regtype"]].concat());
+    let json = ["node a", "cannot replicate", "JSON null", "--columns"];
+    refused("t_domain_json", &[&json[..], &["dj", "jsonb"]].concat());
+    refused("t_jsonb_arr", &[&json[..], &["jsonb[]"]].concat());
+    refused("t_json_comp", &[&json[..], &["with_json"]].concat());
+    refused("t_mood", &["node b", "other.mood", "mood"]);
+    for n in ["a", "b"] {
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.replicated_table"),
+            "0",
+            "node {n}"
+        );
+        assert_eq!(
+            nodes.sql(
+                n,
+                "select count(*) from pg_trigger t join pg_class c on c.oid = t.tgrelid \
+                 where not t.tgisinternal and c.relnamespace = 'public'::regnamespace"
+            ),
+            "0",
+            "node {n}"
+        );
+        assert_eq!(
+            nodes.sql(n, "select count(*) from pg_proc where proname like 'capture_%' or proname like 'apply_t_%'"),
+            "0",
+            "node {n}"
+        );
+    }
+    // Without the column the table replicates.
+    nodes.repsync_ok(&["add-table", "t_regclass", "--columns", "id,v"]);
+    nodes.sql("a", "insert into t_regclass values (1, 'pg_class', 'kept')");
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select coalesce(r::text, 'NULL') || ' ' || v from t_regclass"
+        ),
+        "NULL kept"
+    );
+}

@@ -498,6 +498,12 @@ fn check_table(
                     table.plain()
                 )));
             }
+            Some(Column {
+                unsupported: Some(inside),
+                ..
+            }) if !inside.is_empty() => {
+                return Err(unsupported_type(&node, table, column, inside));
+            }
             Some(_) => {}
         }
     }
@@ -520,6 +526,46 @@ fn check_table(
         )));
     }
     Ok(())
+}
+
+/// A column whose type repsync cannot replicate exactly: reg* types hold OIDs,
+/// which name different objects (or none) on another node; json or jsonb inside a
+/// domain, array, composite or range would lose a JSON null, the whitespace around
+/// a json value or a `\u0000` on the way, as rows travel as JSON.
+fn unsupported_type(
+    node: &NodeName,
+    table: &QualifiedName,
+    column: &Column,
+    inside: &[String],
+) -> anyhow::Error {
+    let per_node: Vec<&str> = inside
+        .iter()
+        .map(String::as_str)
+        .filter(|t| t.starts_with("reg"))
+        .collect();
+    let (why, instead) = if per_node.is_empty() {
+        (
+            format!(
+                "it holds {} inside another type, and a JSON null or the exact text of such a value would not survive the JSON rows travel in",
+                inside.join(", ")
+            ),
+            "a plain json, jsonb or text column",
+        )
+    } else {
+        (
+            format!(
+                "it holds {}, object OIDs that name different objects (or none) on other nodes",
+                per_node.join(", ")
+            ),
+            "a text column with the object's name",
+        )
+    };
+    usage(format!(
+        "node {node}: column {} of {} has type {}, which repsync cannot replicate: {why}. Use {instead} instead, or leave the column out with --columns",
+        column.name,
+        table.plain(),
+        column.type_name
+    ))
 }
 
 fn check_row_filter(
