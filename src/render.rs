@@ -260,6 +260,8 @@ pub struct Buckets<'a> {
     pub mask: u32,
     /// Hash with the columns' own hash functions rather than the row's text.
     pub typed: bool,
+    /// The json and jsonb columns, which travel as text.
+    pub json: &'a JsonColumns,
 }
 
 #[derive(Template)]

@@ -62,6 +62,7 @@ impl Table {
             filter: self.filter.as_ref(),
             mask: 4095,
             typed,
+            json: &self.json,
         }
     }
 

@@ -128,7 +128,7 @@ fn statements(copy: &Copy, typed: bool) -> (String, String) {
         key: &copy.key,
         columns: &copy.columns,
         non_key: &non_key,
-        json: &crate::catalog::JsonColumns::default(),
+        json: &copy.json,
     });
     (delete.trim_end().into(), upsert.trim_end().into())
 }
