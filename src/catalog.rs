@@ -24,6 +24,8 @@ pub struct Column {
     pub json_kind: Option<String>,
     /// Types inside the column's type that cannot be replicated (see table_columns.sql).
     pub unsupported: Option<Vec<String>>,
+    /// The definitions of the enums, composites and domains the column's type uses.
+    pub shape: Option<String>,
 }
 
 /// A table's columns; `None` when the table does not exist.
@@ -49,6 +51,7 @@ pub fn table_columns(
                 generated: row.get("generated"),
                 json_kind: row.get("json_kind"),
                 unsupported: row.get("unsupported"),
+                shape: row.get("shape"),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()

@@ -580,6 +580,20 @@ fn every_type_round_trips_as_a_column() {
         ),
         "256"
     );
+    // verify sees the tables equal; repair puts back what was changed on b,
+    // json and hostile values included.
+    for table in ["typ_sync", "typ_async", "typ_copy"] {
+        nodes.repsync_ok(&["verify", table]);
+    }
+    nodes.sql(
+        "b",
+        "update typ_sync set c_json = '{}' where id = 2; update typ_sync set c_jsonb = '{}' where id = 1; \
+         delete from typ_sync where id = 5",
+    );
+    let (code, stdout, stderr) = nodes.repsync(&["verify", "typ_sync"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    nodes.repsync_ok(&["repair", "typ_sync", "--from", "a", "--yes"]);
+    assert_same(&nodes, "typ_sync");
 }
 
 /// (name, type, distinct key values): the first is changed into the last, the
@@ -975,6 +989,11 @@ fn unsupported_types_are_refused_and_nothing_is_installed() {
     for n in ["a", "b"] {
         nodes.sql(n, ddl);
     }
+    // Same names, other definitions.
+    nodes.sql("a", "create type e as enum ('x', 'y'); create domain small as int check (value < 10); \
+        create table t_enum (id int primary key, e e[]); create table t_domain (id int primary key, s small)");
+    nodes.sql("b", "create type e as enum ('x', 'z'); create domain small as int check (value < 100); \
+        create table t_enum (id int primary key, e e[]); create table t_domain (id int primary key, s small)");
     // b's mood is another type of the same name.
     nodes.sql(
         "a",
@@ -1008,6 +1027,25 @@ fn unsupported_types_are_refused_and_nothing_is_installed() {
     refused("t_jsonb_arr", &[&json[..], &["jsonb[]"]].concat());
     refused("t_json_comp", &[&json[..], &["with_json"]].concat());
     refused("t_mood", &["node b", "other.mood", "mood"]);
+    refused(
+        "t_enum",
+        &[
+            "node b",
+            "defined differently",
+            "'z'",
+            "'y'",
+            "column \"e\"",
+        ],
+    );
+    refused(
+        "t_domain",
+        &[
+            "node b",
+            "defined differently",
+            "VALUE < 100",
+            "VALUE < 10)",
+        ],
+    );
     for n in ["a", "b"] {
         assert_eq!(
             nodes.sql(n, "select count(*) from repsync.replicated_table"),

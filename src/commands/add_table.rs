@@ -504,6 +504,18 @@ fn check_table(
             }) if !inside.is_empty() => {
                 return Err(unsupported_type(&node, table, column, inside));
             }
+            Some(c) if c.shape != column.shape => {
+                let show =
+                    |shape: &Option<String>| shape.clone().unwrap_or_else(|| "(none)".into());
+                return Err(usage(format!(
+                    "node {node}: the type {} of column {} of {} is defined differently there: {} against {} on the sending node; define it the same way on every node (values of one would fail or change on the other)",
+                    c.type_name,
+                    column.name,
+                    table.plain(),
+                    show(&c.shape),
+                    show(&column.shape)
+                )));
+            }
             Some(_) => {}
         }
     }
