@@ -20,8 +20,10 @@ pub struct Column {
     pub type_name: String,
     pub key_position: Option<i32>,
     pub generated: bool,
-    /// "json" or "jsonb" when the column is of that type (not a domain or array of it).
-    pub json_kind: Option<String>,
+    /// How the column travels in JSON rows: "json" or "jsonb" (a column of that
+    /// type, not a domain of it) and "text" (an array) as a string of its text,
+    /// `None` as a JSON value.
+    pub wire: Option<String>,
     /// Types inside the column's type that cannot be replicated (see table_columns.sql).
     pub unsupported: Option<Vec<String>>,
     /// The definitions of the enums, composites and domains the column's type uses.
@@ -49,7 +51,7 @@ pub fn table_columns(
                 type_name: row.get("type"),
                 key_position: row.get("key_position"),
                 generated: row.get("generated"),
-                json_kind: row.get("json_kind"),
+                wire: row.get("wire"),
                 unsupported: row.get("unsupported"),
                 shape: row.get("shape"),
             })
@@ -67,14 +69,18 @@ pub fn non_key_columns(columns: &[Ident], key: &[Ident]) -> Vec<Ident> {
         .collect()
 }
 
-/// The replicated columns of type json and jsonb. Rows travel as JSON with these
-/// columns as strings of their text: embedded as JSON values, a JSON `null` would
-/// arrive as SQL NULL, the whitespace around a json value would be lost, and a
-/// json value holding `\u0000` could not be read back.
+/// The replicated columns of type json and jsonb, and the array columns. Rows
+/// travel as JSON with these columns as strings of their text: embedded as JSON
+/// values, a JSON `null` would arrive as SQL NULL, the whitespace around a json
+/// value would be lost, a json value holding `\u0000` could not be read back, and
+/// an array would lose its lower bounds. json_populate_recordset reads an array
+/// from a string with the array's input function, so only json and jsonb need
+/// turning back.
 #[derive(Debug, Clone, Default)]
 pub struct JsonColumns {
     json: Vec<Ident>,
     jsonb: Vec<Ident>,
+    text: Vec<Ident>,
 }
 
 impl JsonColumns {
@@ -82,18 +88,24 @@ impl JsonColumns {
         let of_kind = |kind: &str| {
             table
                 .iter()
-                .filter(|c| replicated.contains(&c.name) && c.json_kind.as_deref() == Some(kind))
+                .filter(|c| replicated.contains(&c.name) && c.wire.as_deref() == Some(kind))
                 .map(|c| c.name.clone())
                 .collect()
         };
         JsonColumns {
             json: of_kind("json"),
             jsonb: of_kind("jsonb"),
+            text: of_kind("text"),
         }
     }
 
-    pub fn new(json: Vec<Ident>, jsonb: Vec<Ident>) -> Self {
-        JsonColumns { json, jsonb }
+    pub fn new(json: Vec<Ident>, jsonb: Vec<Ident>, text: Vec<Ident>) -> Self {
+        JsonColumns { json, jsonb, text }
+    }
+
+    /// Whether the column travels as a string of its text.
+    pub fn as_text(&self, column: &Ident) -> bool {
+        self.is_json(column) || self.is_jsonb(column) || self.text.contains(column)
     }
 
     pub fn is_json(&self, column: &Ident) -> bool {
@@ -104,7 +116,8 @@ impl JsonColumns {
         self.jsonb.contains(column)
     }
 
-    /// Whether any of `columns` is shipped as text.
+    /// Whether any of `columns` must be turned back from text after
+    /// json_populate_recordset.
     pub fn any_of(&self, columns: &[Ident]) -> bool {
         columns.iter().any(|c| self.is_json(c) || self.is_jsonb(c))
     }

@@ -1,9 +1,10 @@
-{#- How rows and keys travel as JSON. json and jsonb columns go as strings of their
-    text (see catalog::JsonColumns): enc writes them so, dec reads them back. For
+{#- How rows and keys travel as JSON. json, jsonb and array columns go as strings
+    of their text (see catalog::JsonColumns): enc writes them so, dec reads them
+    back (json_populate_recordset itself parses an array from its text). For
     tables without such columns both are what they were before: the columns, and
     json_populate_recordset. -#}
 {%- macro enc(p, cols, w) -%}
-{% for c in cols %}{% if !loop.first %}, {% endif %}{% if w.is_json(c) || w.is_jsonb(c) %}{{ p }}{{ c }}::text as {{ c }}{% else %}{{ p }}{{ c }}{% endif %}{% endfor %}
+{% for c in cols %}{% if !loop.first %}, {% endif %}{% if w.as_text(c) %}{{ p }}{{ c }}::text as {{ c }}{% else %}{{ p }}{{ c }}{% endif %}{% endfor %}
 {%- endmacro -%}
 {%- macro dec(table, src, cols, w, alias) -%}
 {% if w.any_of(cols) -%}

@@ -186,10 +186,10 @@ fn async_capture_and_current_rows() {
 fn json_columns_travel_as_text() {
     let t = Table {
         name: QualifiedName::parse("public.docs").unwrap(),
-        columns: idents(&["id", "meta", "body"]),
+        columns: idents(&["id", "meta", "body", "tags"]),
         key: idents(&["id", "meta"]),
         filter: None,
-        json: JsonColumns::new(idents(&["body"]), idents(&["meta"])),
+        json: JsonColumns::new(idents(&["body"]), idents(&["meta"]), idents(&["tags"])),
     };
     let capture = t.capture_function("t_docs");
     assert!(capture.contains(r#""body"::text as "body""#), "{capture}");

@@ -1,6 +1,7 @@
 -- The columns of an ordinary or partitioned table, in order, with their place in
--- the primary key (null when not part of it), whether the column is json or jsonb
--- (shipped as the text of the value), and the types inside the column's type that
+-- the primary key (null when not part of it), how the column travels in JSON
+-- (wire: json and jsonb as the text of the value, arrays as their text so that
+-- their bounds survive, null: as JSON), and the types inside the column's type that
 -- repsync cannot replicate: reg* types (OIDs that differ from node to node) and
 -- json or jsonb inside a domain, array, composite or range (a JSON null, the
 -- whitespace around a value or \u0000 would not survive the JSON the rows travel in),
@@ -10,7 +11,10 @@ select a.attname::text as name,
        format_type(a.atttypid, a.atttypmod) as type,
        array_position(i.indkey::int2[], a.attnum) as key_position,
        a.attgenerated <> '' as generated,
-       case a.atttypid when 'json'::regtype then 'json' when 'jsonb'::regtype then 'jsonb' end as json_kind,
+       case when a.atttypid = 'json'::regtype then 'json'
+            when a.atttypid = 'jsonb'::regtype then 'jsonb'
+            when (select t.typcategory = 'A' from pg_type as t where t.oid = a.atttypid) then 'text'
+       end as wire,
        x.unsupported,
        x.shape
   from pg_class c
