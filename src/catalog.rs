@@ -28,6 +28,11 @@ pub struct Column {
     pub unsupported: Option<Vec<String>>,
     /// The definitions of the enums, composites and domains the column's type uses.
     pub shape: Option<String>,
+    /// The type holds floats, intervals, dates or timestamps: values whose text
+    /// depends on the session's settings.
+    pub has_float: bool,
+    pub has_interval: bool,
+    pub has_datetime: bool,
 }
 
 /// A table's columns; `None` when the table does not exist.
@@ -54,6 +59,9 @@ pub fn table_columns(
                 wire: row.get("wire"),
                 unsupported: row.get("unsupported"),
                 shape: row.get("shape"),
+                has_float: row.get("has_float"),
+                has_interval: row.get("has_interval"),
+                has_datetime: row.get("has_datetime"),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()
@@ -81,6 +89,13 @@ pub struct JsonColumns {
     json: Vec<Ident>,
     jsonb: Vec<Ident>,
     text: Vec<Ident>,
+    /// The replicated columns hold floats, intervals, dates or timestamps: the
+    /// generated functions then fix the setting their text depends on. Only
+    /// then, because each SET on a function costs every call (the capture
+    /// function runs for every statement on the table).
+    pub float: bool,
+    pub interval: bool,
+    pub datetime: bool,
 }
 
 impl JsonColumns {
@@ -92,15 +107,24 @@ impl JsonColumns {
                 .map(|c| c.name.clone())
                 .collect()
         };
+        let replicated_columns = || table.iter().filter(|c| replicated.contains(&c.name));
         JsonColumns {
             json: of_kind("json"),
             jsonb: of_kind("jsonb"),
             text: of_kind("text"),
+            float: replicated_columns().any(|c| c.has_float),
+            interval: replicated_columns().any(|c| c.has_interval),
+            datetime: replicated_columns().any(|c| c.has_datetime),
         }
     }
 
     pub fn new(json: Vec<Ident>, jsonb: Vec<Ident>, text: Vec<Ident>) -> Self {
-        JsonColumns { json, jsonb, text }
+        JsonColumns {
+            json,
+            jsonb,
+            text,
+            ..Default::default()
+        }
     }
 
     /// Whether the column travels as a string of its text.

@@ -14,13 +14,20 @@
 json_populate_recordset(null::{{ table }}, {{ src }}){% if !alias.is_empty() %} as {{ alias }}{% endif %}
 {%- endif %}
 {%- endmacro -%}
-{#- Set on every generated function that writes or reads rows as text: values are
-    printed and parsed the same way whatever the session's settings (a writer's
-    extra_float_digits = 0 dropped float digits, an interval printed in sql_standard
-    style was read back with another sign, a range of timestamps followed DateStyle). -#}
-{%- macro settings() -%}
+{#- Set on every generated function that writes or reads rows as text, when the
+    replicated columns hold such values: they are printed and parsed the same way
+    whatever the session's settings (a writer's extra_float_digits = 0 dropped
+    float digits, an interval printed in sql_standard style reads back with another
+    sign, a range or array of timestamps follows DateStyle). bytea_output needs no
+    fixing: both formats read back. -#}
+{%- macro settings(w) -%}
+{% if w.datetime %}
 set datestyle = 'ISO, YMD'
+{%- endif %}
+{%- if w.interval %}
 set intervalstyle = 'postgres'
+{%- endif %}
+{%- if w.float %}
 set extra_float_digits = 3
-set bytea_output = 'hex'
+{%- endif %}
 {%- endmacro -%}

@@ -191,6 +191,9 @@ fn json_columns_travel_as_text() {
         filter: None,
         json: JsonColumns::new(idents(&["body"]), idents(&["meta"]), idents(&["tags"])),
     };
+    let mut t = t;
+    t.json.float = true;
+    t.json.datetime = true;
     let capture = t.capture_function("t_docs");
     assert!(capture.contains(r#""body"::text as "body""#), "{capture}");
     insta::assert_snapshot!("capture_function_json", capture);

@@ -16,7 +16,10 @@ select a.attname::text as name,
             when (select t.typcategory = 'A' from pg_type as t where t.oid = a.atttypid) then 'text'
        end as wire,
        x.unsupported,
-       x.shape
+       x.shape,
+       x.has_float,
+       x.has_interval,
+       x.has_datetime
   from pg_class c
   join pg_namespace n on n.oid = c.relnamespace
   join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -47,7 +50,11 @@ select a.attname::text as name,
                                          'regtype'::regtype, 'regconfig'::regtype, 'regdictionary'::regtype,
                                          'regnamespace'::regtype, 'regrole'::regtype)
                             or (p.depth > 0 and p.oid in ('json'::regtype, 'jsonb'::regtype))) as unsupported,
-               string_agg(distinct d.shape, '; ' order by d.shape) as shape
+               string_agg(distinct d.shape, '; ' order by d.shape) as shape,
+               -- Whose text depends on the session: extra_float_digits, IntervalStyle, DateStyle.
+               coalesce(bool_or(p.oid in ('float4'::regtype, 'float8'::regtype)), false) as has_float,
+               coalesce(bool_or(p.oid = 'interval'::regtype), false) as has_interval,
+               coalesce(bool_or(p.oid in ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype)), false) as has_datetime
           from part as p
           left join lateral (
                 select format_type(p.oid, null) || ' as enum (' || string_agg(quote_literal(e.enumlabel), ', ' order by e.enumsortorder) || ')'

@@ -4,8 +4,7 @@
 -- leaves the same result.
 create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json)
 language plpgsql
-set search_path = pg_catalog, pg_temp
-{% call wire::settings() %}{% endcall %}
+set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
 begin
     if p_op = 'T' then

@@ -7,8 +7,7 @@
 -- change that arrives late (a retry, another node passing it on) has no effect.
 create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json, p_versions json default null)
 language plpgsql
-set search_path = pg_catalog, pg_temp
-{% call wire::settings() %}{% endcall %}
+set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
 declare
     v_lock_timeout text := current_setting('lock_timeout');

@@ -44,8 +44,7 @@ select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let 
 {%- endmacro %}
 create or replace function repsync.{{ function }}()
 returns trigger language plpgsql security definer
-set search_path = pg_catalog, pg_temp
-{% call wire::settings() %}{% endcall %}
+set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
 #variable_conflict use_column
 {%- if async_mode %}

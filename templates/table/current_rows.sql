@@ -8,8 +8,7 @@
 {%- endif %}
 create or replace function repsync.{{ function }}(p_keys json, out rows json, out gone json, out versions json)
 language sql stable
-set search_path = pg_catalog, pg_temp
-{% call wire::settings() %}{% endcall %}
+set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
     -- The keys of one entry are distinct (a statement's rows; merged entries are
     -- deduplicated by repsync.merge_keys).
