@@ -34,7 +34,7 @@ as {{ tag }}
            end,
 {%- if let Some(versions) = versions %}
            (select json_agg(v)
-              from (select {% for c in key %}k.{{ c }}, {% endfor %}coalesce(v.repsync_at, '-infinity') as repsync_at,
+              from (select {% for c in key %}{% if json.as_text(c) %}k.{{ c }}::text as {{ c }}{% else %}k.{{ c }}{% endif %}, {% endfor %}coalesce(v.repsync_at, '-infinity') as repsync_at,
                            coalesce(v.repsync_origin, '') as repsync_origin, v.repsync_base_at, v.repsync_base_origin,
                            coalesce(v.repsync_deleted, false) as repsync_deleted,
                            coalesce(v.repsync_rank, 2147483647) as repsync_rank
