@@ -77,7 +77,8 @@ pub fn non_key_columns(columns: &[Ident], key: &[Ident]) -> Vec<Ident> {
         .collect()
 }
 
-/// The replicated columns of type json and jsonb, and the array columns. Rows
+/// How a table's replicated columns travel as text. The replicated columns of
+/// type json and jsonb, and the array columns: rows
 /// travel as JSON with these columns as strings of their text: embedded as JSON
 /// values, a JSON `null` would arrive as SQL NULL, the whitespace around a json
 /// value would be lost, a json value holding `\u0000` could not be read back, and
@@ -85,7 +86,7 @@ pub fn non_key_columns(columns: &[Ident], key: &[Ident]) -> Vec<Ident> {
 /// from a string with the array's input function, so only json and jsonb need
 /// turning back.
 #[derive(Debug, Clone, Default)]
-pub struct JsonColumns {
+pub struct WireFormat {
     json: Vec<Ident>,
     jsonb: Vec<Ident>,
     text: Vec<Ident>,
@@ -98,7 +99,7 @@ pub struct JsonColumns {
     pub datetime: bool,
 }
 
-impl JsonColumns {
+impl WireFormat {
     pub fn of(table: &[Column], replicated: &[Ident]) -> Self {
         let of_kind = |kind: &str| {
             table
@@ -108,7 +109,7 @@ impl JsonColumns {
                 .collect()
         };
         let replicated_columns = || table.iter().filter(|c| replicated.contains(&c.name));
-        JsonColumns {
+        WireFormat {
             json: of_kind("json"),
             jsonb: of_kind("jsonb"),
             text: of_kind("text"),
@@ -119,7 +120,7 @@ impl JsonColumns {
     }
 
     pub fn new(json: Vec<Ident>, jsonb: Vec<Ident>, text: Vec<Ident>) -> Self {
-        JsonColumns {
+        WireFormat {
             json,
             jsonb,
             text,

@@ -2,7 +2,7 @@
 //! quoting types of `sql`, never raw strings, so every name and value is escaped.
 use askama::Template;
 
-use crate::catalog::JsonColumns;
+use crate::catalog::WireFormat;
 use crate::sql::{Ident, Literal, QualifiedName, RowFilter, dollar_tag};
 
 /// Stands in for the dollar-quote tag while rendering. NUL never occurs in SQL text
@@ -75,8 +75,8 @@ pub struct CaptureFunction<'a> {
     pub filter: Option<&'a RowFilter>,
     pub idle_lock: [i32; 2],
     pub tag: &'static str,
-    /// The json and jsonb columns, which travel as text.
-    pub json: &'a JsonColumns,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -95,8 +95,8 @@ pub struct ApplyFunction<'a> {
     pub key: &'a [Ident],
     pub non_key: &'a [Ident],
     pub tag: &'static str,
-    /// The json and jsonb columns, which travel as text.
-    pub json: &'a JsonColumns,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -110,8 +110,8 @@ pub struct CopyKeys<'a> {
     pub filter: Option<&'a RowFilter>,
     pub dests: &'a [Literal],
     pub chunk_rows: i64,
-    /// The json and jsonb columns, which travel as text.
-    pub json: &'a JsonColumns,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -158,8 +158,8 @@ pub struct ApplyVersioned<'a> {
     pub keep_local: bool,
     pub apply_remote: bool,
     pub tag: &'static str,
-    /// The json and jsonb columns, which travel as text.
-    pub json: &'a JsonColumns,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -246,8 +246,8 @@ pub struct CurrentRows<'a> {
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub tag: &'static str,
-    /// The json and jsonb columns, which travel as text.
-    pub json: &'a JsonColumns,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 /// What every verify and repair query of a run shares: the table as one node
@@ -260,8 +260,8 @@ pub struct Buckets<'a> {
     pub mask: u32,
     /// Hash with the columns' own hash functions rather than the row's text.
     pub typed: bool,
-    /// The json and jsonb columns, which travel as text.
-    pub json: &'a JsonColumns,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -296,8 +296,8 @@ pub struct ShipCopyRows<'a> {
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub ids: &'a Literal,
-    /// The json and jsonb columns, which travel as text.
-    pub json: &'a JsonColumns,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -306,8 +306,8 @@ pub struct ShipGoneKeys<'a> {
     pub table: &'a QualifiedName,
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
-    /// The json and jsonb columns, which travel as text.
-    pub json: &'a JsonColumns,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -334,8 +334,8 @@ pub struct UpsertRows<'a> {
     pub key: &'a [Ident],
     pub columns: &'a [Ident],
     pub non_key: &'a [Ident],
-    /// The json and jsonb columns, which travel as text.
-    pub json: &'a JsonColumns,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 /// Session settings for both ends of a COPY of rows as text.

@@ -35,7 +35,7 @@ struct Set {
     key: Vec<Ident>,
     columns: Vec<Ident>,
     filter: Option<RowFilter>,
-    json: catalog::JsonColumns,
+    json: catalog::WireFormat,
 }
 
 /// Consecutive async entries of one table ship together; anything else alone.
@@ -179,7 +179,7 @@ fn load_set(src: &mut Transaction, dst: &mut Transaction, set: &str) -> anyhow::
         .iter()
         .map(|c| c.name.clone())
         .collect();
-    let json = catalog::JsonColumns::of(&table_columns, &columns);
+    let json = catalog::WireFormat::of(&table_columns, &columns);
     Ok(Set {
         source,
         dest,

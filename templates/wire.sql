@@ -1,5 +1,5 @@
 {#- How rows and keys travel as JSON. json, jsonb and array columns go as strings
-    of their text (see catalog::JsonColumns): enc writes them so, dec reads them
+    of their text (see catalog::WireFormat): enc writes them so, dec reads them
     back (json_populate_recordset itself parses an array from its text). For
     tables without such columns both are what they were before: the columns, and
     json_populate_recordset. -#}

@@ -4,7 +4,7 @@
 //! servers, to prove that what the snapshots show is valid SQL that replicates.
 mod common;
 
-use repsync::catalog::JsonColumns;
+use repsync::catalog::WireFormat;
 use repsync::render::{self, render};
 use repsync::sql::{Ident, Literal, QualifiedName, RowFilter};
 
@@ -46,7 +46,7 @@ struct Table {
     columns: Vec<Ident>,
     key: Vec<Ident>,
     filter: Option<RowFilter>,
-    json: JsonColumns,
+    json: WireFormat,
 }
 
 impl Table {
@@ -129,7 +129,7 @@ fn plain() -> Table {
         columns: idents(&["id", "total"]),
         key: idents(&["id"]),
         filter: None,
-        json: JsonColumns::default(),
+        json: WireFormat::default(),
     }
 }
 
@@ -142,7 +142,7 @@ fn hostile() -> Table {
         columns: idents(&["k 1", "K2", "$repsync$", "v"]),
         key: idents(&["k 1", "K2"]),
         filter: Some(RowFilter::parse(HOSTILE_FILTER).unwrap()),
-        json: JsonColumns::default(),
+        json: WireFormat::default(),
     }
 }
 
@@ -189,7 +189,7 @@ fn json_columns_travel_as_text() {
         columns: idents(&["id", "meta", "body", "tags"]),
         key: idents(&["id", "meta"]),
         filter: None,
-        json: JsonColumns::new(idents(&["body"]), idents(&["meta"]), idents(&["tags"])),
+        json: WireFormat::new(idents(&["body"]), idents(&["meta"]), idents(&["tags"])),
     };
     let mut t = t;
     t.json.float = true;
@@ -233,7 +233,7 @@ fn key_only_table_applies_with_do_nothing() {
         columns: idents(&["a", "b"]),
         key: idents(&["a", "b"]),
         filter: None,
-        json: JsonColumns::default(),
+        json: WireFormat::default(),
     };
     let apply = t.apply_function("t_tags");
     assert!(apply.contains("do nothing;"), "{apply}");
@@ -539,7 +539,7 @@ fn newline_in_a_name_stays_inside_the_sql() {
         columns: idents(&["id"]),
         key: idents(&["id"]),
         filter: None,
-        json: JsonColumns::default(),
+        json: WireFormat::default(),
     };
     let nodes = common::start_nodes(2);
     nodes.repsync_ok(&["init"]);

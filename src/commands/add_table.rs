@@ -1,7 +1,7 @@
 //! `repsync add-table`: checks the table on every node and installs the generated
 //! capture triggers on the senders and the apply function on the receivers.
 use super::{Connected, Context, connect_all, execute_all, print_dry_run};
-use crate::catalog::{self, Column, JsonColumns, ReplicatedTable};
+use crate::catalog::{self, Column, ReplicatedTable, WireFormat};
 use crate::cli::AddTableArgs;
 use crate::config::{Node, NodeName};
 use crate::db;
@@ -169,7 +169,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         &key,
         wanted_columns,
     )?;
-    let json = JsonColumns::of(&source_columns, &columns);
+    let json = WireFormat::of(&source_columns, &columns);
     let typed: Vec<&Column> = columns
         .iter()
         .map(|c| {
@@ -620,7 +620,7 @@ fn install_sql(
     on_error: crate::cli::OnError,
     node: &NodeName,
     policy: Option<&ConflictPolicy>,
-    json: &JsonColumns,
+    json: &WireFormat,
 ) -> anyhow::Result<String> {
     let set_literal = Literal::new(set);
     let dest_literals: Vec<Literal> = dests.iter().map(|d| Literal::new(d.to_string())).collect();

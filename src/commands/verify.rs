@@ -36,7 +36,7 @@ pub(super) struct Copy {
     pub key: Vec<Ident>,
     pub columns: Vec<Ident>,
     pub filter: Option<RowFilter>,
-    pub json: catalog::JsonColumns,
+    pub json: catalog::WireFormat,
 }
 
 impl Copy {
@@ -237,7 +237,7 @@ pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow:
             .collect();
         let (columns, filter) = catalog::stored_columns_and_filter(&table, &t.options)
             .map_err(|e| anyhow::anyhow!("node {node}: {e:#}"))?;
-        let json = catalog::JsonColumns::of(&columns_now, &columns);
+        let json = catalog::WireFormat::of(&columns_now, &columns);
         copies.push(Copy {
             conn: index,
             node,
