@@ -20,6 +20,19 @@ pub struct Column {
     pub type_name: String,
     pub key_position: Option<i32>,
     pub generated: bool,
+    /// How the column travels in JSON rows: "json" or "jsonb" (a column of that
+    /// type, not a domain of it) and "text" (an array) as a string of its text,
+    /// `None` as a JSON value.
+    pub wire: Option<String>,
+    /// Types inside the column's type that cannot be replicated (see table_columns.sql).
+    pub unsupported: Option<Vec<String>>,
+    /// The definitions of the enums, composites and domains the column's type uses.
+    pub shape: Option<String>,
+    /// The type holds floats, intervals, dates or timestamps: values whose text
+    /// depends on the session's settings.
+    pub has_float: bool,
+    pub has_interval: bool,
+    pub has_datetime: bool,
 }
 
 /// A table's columns; `None` when the table does not exist.
@@ -43,6 +56,12 @@ pub fn table_columns(
                 type_name: row.get("type"),
                 key_position: row.get("key_position"),
                 generated: row.get("generated"),
+                wire: row.get("wire"),
+                unsupported: row.get("unsupported"),
+                shape: row.get("shape"),
+                has_float: row.get("has_float"),
+                has_interval: row.get("has_interval"),
+                has_datetime: row.get("has_datetime"),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()
@@ -56,6 +75,77 @@ pub fn non_key_columns(columns: &[Ident], key: &[Ident]) -> Vec<Ident> {
         .filter(|c| !key.contains(c))
         .cloned()
         .collect()
+}
+
+/// How a table's replicated columns travel as text. The replicated columns of
+/// type json and jsonb, and the array columns: rows
+/// travel as JSON with these columns as strings of their text: embedded as JSON
+/// values, a JSON `null` would arrive as SQL NULL, the whitespace around a json
+/// value would be lost, a json value holding `\u0000` could not be read back, and
+/// an array would lose its lower bounds. json_populate_recordset reads an array
+/// from a string with the array's input function, so only json and jsonb need
+/// turning back.
+#[derive(Debug, Clone, Default)]
+pub struct WireFormat {
+    json: Vec<Ident>,
+    jsonb: Vec<Ident>,
+    text: Vec<Ident>,
+    /// The replicated columns hold floats, intervals, dates or timestamps: the
+    /// generated functions then fix the setting their text depends on. Only
+    /// then, because each SET on a function costs every call (the capture
+    /// function runs for every statement on the table).
+    pub float: bool,
+    pub interval: bool,
+    pub datetime: bool,
+}
+
+impl WireFormat {
+    pub fn of(table: &[Column], replicated: &[Ident]) -> Self {
+        let of_kind = |kind: &str| {
+            table
+                .iter()
+                .filter(|c| replicated.contains(&c.name) && c.wire.as_deref() == Some(kind))
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        let replicated_columns = || table.iter().filter(|c| replicated.contains(&c.name));
+        WireFormat {
+            json: of_kind("json"),
+            jsonb: of_kind("jsonb"),
+            text: of_kind("text"),
+            float: replicated_columns().any(|c| c.has_float),
+            interval: replicated_columns().any(|c| c.has_interval),
+            datetime: replicated_columns().any(|c| c.has_datetime),
+        }
+    }
+
+    pub fn new(json: Vec<Ident>, jsonb: Vec<Ident>, text: Vec<Ident>) -> Self {
+        WireFormat {
+            json,
+            jsonb,
+            text,
+            ..Default::default()
+        }
+    }
+
+    /// Whether the column travels as a string of its text.
+    pub fn as_text(&self, column: &Ident) -> bool {
+        self.is_json(column) || self.is_jsonb(column) || self.text.contains(column)
+    }
+
+    pub fn is_json(&self, column: &Ident) -> bool {
+        self.json.contains(column)
+    }
+
+    pub fn is_jsonb(&self, column: &Ident) -> bool {
+        self.jsonb.contains(column)
+    }
+
+    /// Whether any of `columns` must be turned back from text after
+    /// json_populate_recordset.
+    pub fn any_of(&self, columns: &[Ident]) -> bool {
+        columns.iter().any(|c| self.is_json(c) || self.is_jsonb(c))
+    }
 }
 
 /// The primary key columns in key order.

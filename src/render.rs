@@ -2,6 +2,7 @@
 //! quoting types of `sql`, never raw strings, so every name and value is escaped.
 use askama::Template;
 
+use crate::catalog::WireFormat;
 use crate::sql::{Ident, Literal, QualifiedName, RowFilter, dollar_tag};
 
 /// Stands in for the dollar-quote tag while rendering. NUL never occurs in SQL text
@@ -76,6 +77,8 @@ pub struct CaptureFunction<'a> {
     pub filter: Option<&'a RowFilter>,
     pub idle_lock: [i32; 2],
     pub tag: &'static str,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -97,6 +100,8 @@ pub struct ApplyFunction<'a> {
     pub key: &'a [Ident],
     pub non_key: &'a [Ident],
     pub tag: &'static str,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -110,6 +115,8 @@ pub struct CopyKeys<'a> {
     pub filter: Option<&'a RowFilter>,
     pub dests: &'a [Literal],
     pub chunk_rows: i64,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -156,6 +163,8 @@ pub struct ApplyVersioned<'a> {
     pub keep_local: bool,
     pub apply_remote: bool,
     pub tag: &'static str,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -242,6 +251,8 @@ pub struct CurrentRows<'a> {
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub tag: &'static str,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 /// What every verify and repair query of a run shares: the table as one node
@@ -254,6 +265,8 @@ pub struct Buckets<'a> {
     pub mask: u32,
     /// Hash with the columns' own hash functions rather than the row's text.
     pub typed: bool,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -288,6 +301,8 @@ pub struct ShipCopyRows<'a> {
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     pub ids: &'a Literal,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -296,6 +311,8 @@ pub struct ShipGoneKeys<'a> {
     pub table: &'a QualifiedName,
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
 
 #[derive(Template)]
@@ -322,7 +339,14 @@ pub struct UpsertRows<'a> {
     pub key: &'a [Ident],
     pub columns: &'a [Ident],
     pub non_key: &'a [Ident],
+    /// Which columns travel as text, and which settings their text depends on.
+    pub json: &'a WireFormat,
 }
+
+/// Session settings for both ends of a COPY of rows as text.
+#[derive(Template)]
+#[template(path = "ship/settings.sql", escape = "none")]
+pub struct ShipSettings;
 
 #[derive(Template)]
 #[template(path = "ship/apply_gone.sql", escape = "none")]

@@ -35,6 +35,7 @@ struct Set {
     key: Vec<Ident>,
     columns: Vec<Ident>,
     filter: Option<RowFilter>,
+    json: catalog::WireFormat,
 }
 
 /// Consecutive async entries of one table ship together; anything else alone.
@@ -53,6 +54,8 @@ pub fn ship(
     limit: i32,
 ) -> anyhow::Result<Outcome> {
     let mut tx = src.transaction()?;
+    let settings = render(&render::ShipSettings);
+    tx.batch_execute(&settings)?;
     let locked: bool = tx
         .query_one(
             "select pg_try_advisory_xact_lock(hashtext('repsync.drain_errors'), hashtext($1))",
@@ -102,6 +105,7 @@ pub fn ship(
     if let Some(&last) = ids.last() {
         let mut sets: HashMap<String, Set> = HashMap::new();
         let mut dtx = dst.transaction()?;
+        dtx.batch_execute(&settings)?;
         for run in &runs {
             bytes += match run {
                 Run::Keys { set, ids } => {
@@ -175,12 +179,14 @@ fn load_set(src: &mut Transaction, dst: &mut Transaction, set: &str) -> anyhow::
         .iter()
         .map(|c| c.name.clone())
         .collect();
+    let json = catalog::WireFormat::of(&table_columns, &columns);
     Ok(Set {
         source,
         dest,
         key,
         columns,
         filter,
+        json,
     })
 }
 
@@ -211,6 +217,7 @@ fn ship_keys(
         columns: &set.columns,
         filter: set.filter.as_ref(),
         ids: &id_list,
+        json: &set.json,
     });
     let copy_in = render(&render::ShipCopyIn {
         stage: &stage,
@@ -233,6 +240,7 @@ fn ship_keys(
             table: &set.source,
             key: &set.key,
             filter: set.filter.as_ref(),
+            json: &set.json,
         });
         let gone: Option<String> = src.query_one(gone_sql.as_str(), &[&ids])?.get(0);
         if let Some(gone) = gone {
@@ -252,6 +260,7 @@ fn ship_keys(
             key: &set.key,
             columns: &set.columns,
             non_key: &non_key,
+            json: &set.json,
         })
         .as_str(),
         &[],

@@ -4,6 +4,7 @@
 //! servers, to prove that what the snapshots show is valid SQL that replicates.
 mod common;
 
+use repsync::catalog::WireFormat;
 use repsync::render::{self, render};
 use repsync::sql::{Ident, Literal, QualifiedName, RowFilter};
 
@@ -45,6 +46,7 @@ struct Table {
     columns: Vec<Ident>,
     key: Vec<Ident>,
     filter: Option<RowFilter>,
+    json: WireFormat,
 }
 
 impl Table {
@@ -60,6 +62,7 @@ impl Table {
             filter: self.filter.as_ref(),
             mask: 4095,
             typed,
+            json: &self.json,
         }
     }
 
@@ -69,6 +72,7 @@ impl Table {
 
     fn capture_function_in(&self, set_name: &str, async_mode: bool, dests: &[Literal]) -> String {
         render(&render::CaptureFunction {
+            json: &self.json,
             async_mode,
             versioned: false,
             versions: &ident(&format!("versions_{set_name}")),
@@ -88,6 +92,7 @@ impl Table {
 
     fn current_rows(&self, set_name: &str) -> String {
         render(&render::CurrentRows {
+            json: &self.json,
             table: &self.name,
             function: &ident(&format!("current_{set_name}")),
             versions: None,
@@ -108,6 +113,7 @@ impl Table {
 
     fn apply_function(&self, set_name: &str) -> String {
         render(&render::ApplyFunction {
+            json: &self.json,
             table: &self.name,
             function: &ident(&format!("apply_{set_name}")),
             columns: &self.columns,
@@ -124,6 +130,7 @@ fn plain() -> Table {
         columns: idents(&["id", "total"]),
         key: idents(&["id"]),
         filter: None,
+        json: WireFormat::default(),
     }
 }
 
@@ -136,6 +143,7 @@ fn hostile() -> Table {
         columns: idents(&["k 1", "K2", "$repsync$", "v"]),
         key: idents(&["k 1", "K2"]),
         filter: Some(RowFilter::parse(HOSTILE_FILTER).unwrap()),
+        json: WireFormat::default(),
     }
 }
 
@@ -174,6 +182,51 @@ fn async_capture_and_current_rows() {
     }
 }
 
+/// json and jsonb columns travel as strings of their text, in rows and keys.
+#[test]
+fn json_columns_travel_as_text() {
+    let t = Table {
+        name: QualifiedName::parse("public.docs").unwrap(),
+        columns: idents(&["id", "meta", "body", "tags"]),
+        key: idents(&["id", "meta"]),
+        filter: None,
+        json: WireFormat::new(idents(&["body"]), idents(&["meta"]), idents(&["tags"])),
+    };
+    let mut t = t;
+    t.json.float = true;
+    t.json.datetime = true;
+    let capture = t.capture_function("t_docs");
+    assert!(capture.contains(r#""body"::text as "body""#), "{capture}");
+    insta::assert_snapshot!("capture_function_json", capture);
+    let capture = t.capture_function_in("t_docs", true, &[Literal::new("b")]);
+    insta::assert_snapshot!("capture_function_async_json", capture);
+    let current = t.current_rows("t_docs");
+    insta::assert_snapshot!("current_rows_json", current);
+    let apply = t.apply_function("t_docs");
+    assert!(
+        apply.contains(r#"(j."body" #>> '{}')::json as "body""#),
+        "{apply}"
+    );
+    insta::assert_snapshot!("apply_function_json", apply);
+    let ids = Literal::new("{1,2}");
+    let copy_rows = render(&render::ShipCopyRows {
+        json: &t.json,
+        table: &t.name,
+        key: &t.key,
+        columns: &t.columns,
+        filter: None,
+        ids: &ids,
+    });
+    insta::assert_snapshot!("ship_copy_rows_json", copy_rows);
+    let gone = render(&render::ShipGoneKeys {
+        json: &t.json,
+        table: &t.name,
+        key: &t.key,
+        filter: None,
+    });
+    insta::assert_snapshot!("ship_gone_keys_json", gone);
+}
+
 #[test]
 fn key_only_table_applies_with_do_nothing() {
     let t = Table {
@@ -181,6 +234,7 @@ fn key_only_table_applies_with_do_nothing() {
         columns: idents(&["a", "b"]),
         key: idents(&["a", "b"]),
         filter: None,
+        json: WireFormat::default(),
     };
     let apply = t.apply_function("t_tags");
     assert!(apply.contains("do nothing;"), "{apply}");
@@ -203,6 +257,7 @@ fn versioned_hostile_table() {
         key: &t.key,
     });
     let capture = render(&render::CaptureFunction {
+        json: &t.json,
         async_mode: false,
         versioned: true,
         versions: &versions,
@@ -223,6 +278,7 @@ fn versioned_hostile_table() {
     insta::assert_snapshot!("capture_function_versioned_hostile", capture);
     sql.push_str(&capture);
     let current = render(&render::CurrentRows {
+        json: &t.json,
         table: &t.name,
         function: &ident("current_hostile"),
         versions: Some(&versions),
@@ -240,6 +296,7 @@ fn versioned_hostile_table() {
         ("origin-priority:b,a", None, true),
     ] {
         let apply = render(&render::ApplyVersioned {
+            json: &t.json,
             table: &t.name,
             function: &ident("apply_hostile"),
             versions: &versions,
@@ -482,6 +539,7 @@ fn newline_in_a_name_stays_inside_the_sql() {
         columns: idents(&["id"]),
         key: idents(&["id"]),
         filter: None,
+        json: WireFormat::default(),
     };
     let nodes = common::start_nodes(2);
     nodes.repsync_ok(&["init"]);
@@ -573,6 +631,7 @@ fn verify_queries_run_on_postgres() {
         q: &t.buckets(true),
     });
     let upsert = render(&render::UpsertRows {
+        json: &t.json,
         stage: None,
         table: &t.name,
         key: &t.key,
@@ -604,6 +663,7 @@ fn ship_statements_prepare_on_postgres() {
     let ids = Literal::new("{1,2}");
     let function = ident("apply_t_x");
     let copy_rows = render(&render::ShipCopyRows {
+        json: &t.json,
         table: &t.name,
         key: &t.key,
         columns: &t.columns,
@@ -611,6 +671,7 @@ fn ship_statements_prepare_on_postgres() {
         ids: &ids,
     });
     let gone = render(&render::ShipGoneKeys {
+        json: &t.json,
         table: &t.name,
         key: &t.key,
         filter: t.filter.as_ref(),
@@ -625,6 +686,7 @@ fn ship_statements_prepare_on_postgres() {
         columns: &t.columns,
     });
     let apply = render(&render::UpsertRows {
+        json: &t.json,
         stage: Some(&stage),
         table: &t.name,
         key: &t.key,

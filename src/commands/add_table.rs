@@ -1,7 +1,7 @@
 //! `repsync add-table`: checks the table on every node and installs the generated
 //! capture triggers on the senders and the apply function on the receivers.
 use super::{Connected, Context, connect_all, execute_all, on_node, print_dry_run};
-use crate::catalog::{self, Column, ReplicatedTable};
+use crate::catalog::{self, Column, ReplicatedTable, WireFormat};
 use crate::cli::AddTableArgs;
 use crate::config::{Node, NodeName};
 use crate::db;
@@ -170,6 +170,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         &key,
         wanted_columns,
     )?;
+    let json = WireFormat::of(&source_columns, &columns);
     let typed: Vec<&Column> = columns
         .iter()
         .map(|c| {
@@ -266,6 +267,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 args.on_error,
                 &name,
                 policy.as_ref(),
+                &json,
                 replace_triggers,
             )
         };
@@ -342,6 +344,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             filter: filter.as_ref(),
             dests: &dests,
             chunk_rows: super::copy_from::CHUNK_ROWS,
+            json: &json,
         });
         append_to_plan(&mut plans, index, &copy);
     }
@@ -506,6 +509,24 @@ fn check_table(
                     table.plain()
                 )));
             }
+            Some(Column {
+                unsupported: Some(inside),
+                ..
+            }) if !inside.is_empty() => {
+                return Err(unsupported_type(&node, table, column, inside));
+            }
+            Some(c) if c.shape != column.shape => {
+                let show =
+                    |shape: &Option<String>| shape.clone().unwrap_or_else(|| "(none)".into());
+                return Err(usage(format!(
+                    "node {node}: the type {} of column {} of {} is defined differently there: {} against {} on the sending node; define it the same way on every node (values of one would fail or change on the other)",
+                    c.type_name,
+                    column.name,
+                    table.plain(),
+                    show(&c.shape),
+                    show(&column.shape)
+                )));
+            }
             Some(_) => {}
         }
     }
@@ -528,6 +549,46 @@ fn check_table(
         )));
     }
     Ok(())
+}
+
+/// A column whose type repsync cannot replicate exactly: reg* types hold OIDs,
+/// which name different objects (or none) on another node; json or jsonb inside a
+/// domain, array, composite or range would lose a JSON null, the whitespace around
+/// a json value or a `\u0000` on the way, as rows travel as JSON.
+fn unsupported_type(
+    node: &NodeName,
+    table: &QualifiedName,
+    column: &Column,
+    inside: &[String],
+) -> anyhow::Error {
+    let per_node: Vec<&str> = inside
+        .iter()
+        .map(String::as_str)
+        .filter(|t| t.starts_with("reg"))
+        .collect();
+    let (why, instead) = if per_node.is_empty() {
+        (
+            format!(
+                "it holds {} inside another type, and a JSON null or the exact text of such a value would not survive the JSON rows travel in",
+                inside.join(", ")
+            ),
+            "a plain json, jsonb or text column",
+        )
+    } else {
+        (
+            format!(
+                "it holds {}, object OIDs that name different objects (or none) on other nodes",
+                per_node.join(", ")
+            ),
+            "a text column with the object's name",
+        )
+    };
+    usage(format!(
+        "node {node}: column {} of {} has type {}, which repsync cannot replicate: {why}. Use {instead} instead, or leave the column out with --columns",
+        column.name,
+        table.plain(),
+        column.type_name
+    ))
 }
 
 fn check_row_filter(
@@ -570,6 +631,7 @@ fn install_sql(
     on_error: crate::cli::OnError,
     node: &NodeName,
     policy: Option<&ConflictPolicy>,
+    json: &WireFormat,
     replace_triggers: bool,
 ) -> anyhow::Result<String> {
     let set_literal = Literal::new(set);
@@ -594,6 +656,7 @@ fn install_sql(
             key,
             filter,
             tag: render::tag(),
+            json,
         }));
         sql.push_str(&render(&render::CaptureFunction {
             async_mode: mode == crate::cli::Mode::Async,
@@ -616,6 +679,7 @@ fn install_sql(
             filter,
             idle_lock: super::run::IDLE_LOCK,
             tag: render::tag(),
+            json,
         }));
         sql.push_str(&render(&render::CaptureTriggers {
             table: local,
@@ -633,6 +697,7 @@ fn install_sql(
                 key,
                 non_key: &non_key,
                 tag: render::tag(),
+                json,
             })),
             Some(policy) => sql.push_str(&render(&render::ApplyVersioned {
                 table: local,
@@ -651,6 +716,7 @@ fn install_sql(
                 keep_local: *policy == ConflictPolicy::KeepLocal,
                 apply_remote: *policy == ConflictPolicy::ApplyRemote,
                 tag: render::tag(),
+                json,
             })),
         }
     }

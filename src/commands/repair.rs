@@ -128,6 +128,7 @@ fn statements(copy: &Copy, typed: bool) -> (String, String) {
         key: &copy.key,
         columns: &copy.columns,
         non_key: &non_key,
+        json: &copy.json,
     });
     (delete.trim_end().into(), upsert.trim_end().into())
 }

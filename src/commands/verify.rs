@@ -36,6 +36,7 @@ pub(super) struct Copy {
     pub key: Vec<Ident>,
     pub columns: Vec<Ident>,
     pub filter: Option<RowFilter>,
+    pub json: catalog::WireFormat,
 }
 
 impl Copy {
@@ -48,6 +49,7 @@ impl Copy {
             filter: self.filter.as_ref(),
             mask: BUCKETS - 1,
             typed,
+            json: &self.json,
         }
     }
 }
@@ -236,6 +238,7 @@ pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow:
             .collect();
         let (columns, filter) = catalog::stored_columns_and_filter(&table, &t.options)
             .map_err(|e| anyhow::anyhow!("node {node}: {e:#}"))?;
+        let json = catalog::WireFormat::of(&columns_now, &columns);
         copies.push(Copy {
             conn: index,
             node,
@@ -243,6 +246,7 @@ pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow:
             key,
             columns,
             filter,
+            json,
         });
     }
     let Some(first) = copies.first() else {

@@ -1,9 +1,10 @@
+{%- import "wire.sql" as wire -%}
 -- Applies a peer's captured statement to the table below. Idempotent: full row images are{# No name in SQL comments: a newline in a quoted name would end the comment. #}
 -- upserted by key, deletes of missing rows do nothing, so a batch applied twice
 -- leaves the same result.
 create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json)
 language plpgsql
-set search_path = pg_catalog, pg_temp
+set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
 begin
     if p_op = 'T' then
@@ -14,17 +15,17 @@ begin
         -- Keys that are gone: all of them for a delete, the changed ones for an update.
         delete from only {{ table }} as t
          using (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-                  from json_populate_recordset(null::{{ table }}, p_old)
+                  from {% call wire::dec(table, "p_old", key, json, "") %}{% endcall %}
                 except
                 select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-                  from json_populate_recordset(null::{{ table }}, coalesce(p_new, '[]'))) as gone
+                  from {% call wire::dec(table, "coalesce(p_new, '[]')", key, json, "") %}{% endcall %}) as gone
          where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = gone.{{ c }}{% endfor %};
     end if;
     if p_new is not null then
         insert into {{ table }} as t ({% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})
         overriding system value
         select {% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-          from json_populate_recordset(null::{{ table }}, p_new)
+          from {% call wire::dec(table, "p_new", columns, json, "") %}{% endcall %}
             on conflict ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %})
         {%- if non_key.is_empty() %}
             do nothing;

@@ -1,3 +1,15 @@
+{%- import "wire.sql" as wire -%}
+{#- The versions in p_versions: keys as wire::enc wrote them (json and jsonb turned
+    back here), then the version columns in the versions table's order. -#}
+{%- macro incoming() -%}
+{% if json.any_of(key) -%}
+(select {% for c in key %}{% if json.is_json(c) %}(j.{{ c }} #>> '{}')::json as {{ c }}{% else if json.is_jsonb(c) %}(j.{{ c }} #>> '{}')::jsonb as {{ c }}{% else %}j.{{ c }}{% endif %}, {% endfor %}j.repsync_at, j.repsync_origin,
+        j.repsync_base_at, j.repsync_base_origin, j.repsync_deleted, j.repsync_rank
+   from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as j)
+{%- else -%}
+json_populate_recordset(null::repsync.{{ versions }}, p_versions)
+{%- endif %}
+{%- endmacro -%}
 -- Applies a peer's change to a table that more than one node writes. Each key comes{# No name in SQL comments: a newline in a quoted name would end the comment. #}
 -- with its version: when and where it was captured, and the version it replaced
 -- there. A key whose local version is of another node, and neither side had seen
@@ -6,7 +18,7 @@
 -- change that arrives late (a retry, another node passing it on) has no effect.
 create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json, p_versions json default null)
 language plpgsql
-set search_path = pg_catalog, pg_temp
+set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
 declare
     v_lock_timeout text := current_setting('lock_timeout');
@@ -34,21 +46,21 @@ begin
     perform from only {{ table }} as t
      where ({% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}) in
            (select {% for c in key %}{% if !loop.first %}, {% endif %}i.{{ c }}{% endfor %}
-              from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i)
+              from {% call incoming() %}{% endcall %} as i)
      order by {% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}
        for update;
     insert into repsync.{{ versions }} as v ({% for c in key %}{{ c }}, {% endfor %}repsync_at, repsync_origin, repsync_deleted, repsync_rank)
     select {% for c in key %}i.{{ c }}, {% endfor %}'-infinity', '', true, 2147483647
-      from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i
+      from {% call incoming() %}{% endcall %} as i
      order by {% for c in key %}{% if !loop.first %}, {% endif %}i.{{ c }}{% endfor %}
         on conflict ({% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}) do update set repsync_at = v.repsync_at;
     with incoming as (
         select i.*
-          from json_populate_recordset(null::repsync.{{ versions }}, p_versions) as i
+          from {% call incoming() %}{% endcall %} as i
     ), remote_rows as (
         select x.*, to_json(x) as repsync_row
           from (select {% for c in columns %}{% if !loop.first %}, {% endif %}r.{{ c }}{% endfor %}
-                  from json_populate_recordset(null::{{ table }}, p_new) as r) as x
+                  from {% call wire::dec(table, "p_new", columns, json, "r") %}{% endcall %}) as x
     ), compared as (
         -- Joins, not subqueries per key: a batch can hold tens of thousands of keys.
         select i.*,

@@ -1,18 +1,22 @@
+{%- import "wire.sql" as wire -%}
 -- Captures each statement on the replicated table: sync mode into repsync.pending, async mode into the queue.{# No name in SQL comments: a newline in a quoted name would end the comment. #}
 {%- macro key_select(rel) -%}
 select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from {{ rel }}{% if let Some(f) = filter %} where {{ f }}{% endif %}
+{%- endmacro -%}
+{%- macro key_json_select(rel) -%}
+select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let Some(f) = filter %} where {{ f }}{% endif %}
 {%- endmacro -%}
 {%- macro queue_keys(rel, rel2) %}
 {%- if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
         select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
-          from (select json_agg(r) as keys from ({% call key_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_select(rel2) %}{% endcall %}{% endif %}) r) k,
+          from (select json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k,
                unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest)
          where k.keys is not null;
 {%- else %}
         insert into repsync.pending (set_name, op, old_rows)
         select {{ set_name }}, 'K', k.keys
-          from (select json_agg(r) as keys from ({% call key_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_select(rel2) %}{% endcall %}{% endif %}) r) k
+          from (select json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k
          where k.keys is not null;
 {%- endif %}
 {%- endmacro %}
@@ -40,7 +44,7 @@ select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} fr
 {%- endmacro %}
 create or replace function repsync.{{ function }}()
 returns trigger language plpgsql security definer
-set search_path = pg_catalog, pg_temp
+set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
 #variable_conflict use_column
 {%- if async_mode %}
@@ -102,23 +106,23 @@ begin
     if TG_OP = 'INSERT' then
         insert into repsync.pending (set_name, op, new_rows)
         select {{ set_name }}, 'I', json_agg(r)
-          from (select {% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+          from (select {% call wire::enc("", columns, json) %}{% endcall %}
                   from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r
         having count(*) > 0;
     elsif TG_OP = 'UPDATE' then
         insert into repsync.pending (set_name, op, old_rows, new_rows)
         select {{ set_name }}, 'U', o.rows, n.rows
           from (select json_agg(r) as rows
-                  from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                  from (select {% call wire::enc("", key, json) %}{% endcall %}
                           from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) o,
                (select json_agg(r) as rows
-                  from (select {% for c in columns %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+                  from (select {% call wire::enc("", columns, json) %}{% endcall %}
                           from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) n
          where o.rows is not null or n.rows is not null;
     elsif TG_OP = 'DELETE' then
         insert into repsync.pending (set_name, op, old_rows)
         select {{ set_name }}, 'D', json_agg(r)
-          from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+          from (select {% call wire::enc("", key, json) %}{% endcall %}
                   from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r
         having count(*) > 0;
     elsif TG_OP = 'TRUNCATE' then

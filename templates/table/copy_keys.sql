@@ -1,3 +1,4 @@
+{%- import "wire.sql" as wire -%}
 -- add-table --copy-from: every key of the table (inside the filter), queued for each{# No name in SQL comments: a newline in a quoted name would end the comment. #}
 -- receiving node in entries of {{ chunk_rows }} keys. The rows are read when an
 -- entry is shipped, so a row changed meanwhile arrives as it is then, and changes
@@ -6,7 +7,7 @@ insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
 select d.dest, {{ set_name }}, 'K', c.keys, pg_current_xact_id()
   from (select n.chunk, json_agg(n.k) as keys
           from (select (row_number() over (order by {% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}) - 1) / {{ chunk_rows }} as chunk,
-                       json_build_object({% for (c, name) in key_names %}{% if !loop.first %}, {% endif %}{{ name }}, t.{{ c }}{% endfor %}) as k
+                       json_build_object({% for (c, name) in key_names %}{% if !loop.first %}, {% endif %}{{ name }}, t.{{ c }}{% if json.as_text(c) %}::text{% endif %}{% endfor %}) as k
                   from only {{ table }} as t
 {%- if let Some(f) = filter %}
                  where {{ f }}

@@ -1,3 +1,4 @@
+{%- import "wire.sql" as wire -%}
 -- For shipping an async entry: the replicated columns of the rows with the given
 -- keys as they are now (rows outside the filter left out), and the keys that have
 -- no such row any more, to be deleted on the peer.
@@ -7,13 +8,13 @@
 {%- endif %}
 create or replace function repsync.{{ function }}(p_keys json, out rows json, out gone json, out versions json)
 language sql stable
-set search_path = pg_catalog, pg_temp
+set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
     -- The keys of one entry are distinct (a statement's rows; merged entries are
     -- deduplicated by repsync.merge_keys).
     with k as (
         select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-          from json_populate_recordset(null::{{ table }}, p_keys)
+          from {% call wire::dec(table, "p_keys", key, json, "") %}{% endcall %}
     ), r as (
         select {% for c in columns %}{% if !loop.first %}, {% endif %}x.{{ c }}{% endfor %}
           from (select t.*
@@ -23,16 +24,17 @@ as {{ tag }}
          where {{ f }}
          {%- endif %}
     )
-    select (select json_agg(r) from r),
+    select (select json_agg(e) from (select {% call wire::enc("r.", columns, json) %}{% endcall %} from r) as e),
            case when (select count(*) from r) < (select count(*) from k) then
            (select json_agg(g)
-              from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from k
-                    except
-                    select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from r) as g)
+              from (select {% call wire::enc("d.", key, json) %}{% endcall %}
+                      from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from k
+                            except
+                            select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from r) as d) as g)
            end,
 {%- if let Some(versions) = versions %}
            (select json_agg(v)
-              from (select {% for c in key %}k.{{ c }}, {% endfor %}coalesce(v.repsync_at, '-infinity') as repsync_at,
+              from (select {% for c in key %}{% if json.as_text(c) %}k.{{ c }}::text as {{ c }}{% else %}k.{{ c }}{% endif %}, {% endfor %}coalesce(v.repsync_at, '-infinity') as repsync_at,
                            coalesce(v.repsync_origin, '') as repsync_origin, v.repsync_base_at, v.repsync_base_origin,
                            coalesce(v.repsync_deleted, false) as repsync_deleted,
                            coalesce(v.repsync_rank, 2147483647) as repsync_rank
