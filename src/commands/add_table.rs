@@ -356,7 +356,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.dry_run.dry_run {
-        print_dry_run(&conns, &plans, &[]);
+        print_dry_run(&conns, &plans);
         return Ok(());
     }
     execute_all(&mut conns, &plans, &format!("add-table {}", source.plain()))?;

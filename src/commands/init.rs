@@ -20,11 +20,6 @@ pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
     let nodes: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&nodes)?;
     let passwords = peer_passwords(&config)?;
-    let secrets: Vec<String> = passwords
-        .values()
-        .flatten()
-        .flat_map(|pw| masked_forms(pw))
-        .collect();
 
     let mut plans = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
@@ -38,7 +33,7 @@ pub fn run(args: InitArgs, ctx: &Context) -> anyhow::Result<()> {
         }
     }
     if args.dry_run.dry_run {
-        print_dry_run(&conns, &plans, &secrets);
+        print_dry_run(&conns, &plans);
         return Ok(());
     }
     execute_init(&mut conns, &plans, &passwords)?;
@@ -81,15 +76,6 @@ fn grants(config: &Config, tables: &[String]) -> anyhow::Result<String> {
         out.push('\n');
     }
     Ok(out)
-}
-
-/// A password as it may appear in the SQL: as is, and inside the quoted literal of
-/// the user mapping, where `'` and `\` are doubled.
-fn masked_forms(password: &str) -> Vec<String> {
-    let literal = Literal::new(password).to_string();
-    let inner = literal.trim_start().trim_start_matches('E');
-    let inner = &inner[1..inner.len() - 1];
-    vec![password.to_string(), inner.to_string()]
 }
 
 /// The password each node's peers use to reach it (its `peer_dsn` user), asked once.
@@ -221,7 +207,6 @@ fn plan_node(
     Ok(Some(extension + &sql))
 }
 
-/// Foreign server and user mapping through which `node` reaches `peer`.
 /// The setting of the init transaction that holds a peer's password. The user
 /// mapping reads it, so the password is in no statement text: the server logs the
 /// text of a failed statement, and may log every DDL statement.
@@ -249,6 +234,7 @@ fn execute_init(
     })
 }
 
+/// Foreign server and user mapping through which `node` reaches `peer`.
 fn peer_sql(
     node: &Node,
     peer: &Node,

@@ -51,7 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// A node and an open connection to it.
 /// Names the node in an error that does not already: a server error alone
 /// ("permission denied for schema repsync") does not say where it happened.
 pub fn on_node<T>(node: &NodeName, result: anyhow::Result<T>) -> anyhow::Result<T> {
@@ -64,6 +63,7 @@ pub fn on_node<T>(node: &NodeName, result: anyhow::Result<T>) -> anyhow::Result<
     })
 }
 
+/// A node and an open connection to it.
 pub struct Connected {
     pub node: Node,
     pub client: Client,
@@ -148,11 +148,12 @@ pub fn all_or_nothing(
     Ok(())
 }
 
-/// The SQL each node would run, with every known password masked.
-pub fn print_dry_run(conns: &[Connected], plans: &[(usize, String)], secrets: &[String]) {
+/// The SQL each node would run. It holds no password (init passes them as bound
+/// parameters), so it prints as it is.
+pub fn print_dry_run(conns: &[Connected], plans: &[(usize, String)]) {
     for (index, sql) in plans {
         println!("-- node {}", conns[*index].node.name);
-        println!("{}", crate::password::mask(sql, secrets));
+        println!("{sql}");
     }
 }
 
@@ -167,7 +168,7 @@ pub fn remove_after_confirmation(
     what: &str,
 ) -> anyhow::Result<bool> {
     if dry_run {
-        print_dry_run(conns, plans, &[]);
+        print_dry_run(conns, plans);
         return Ok(false);
     }
     if !confirm(prompt, yes)? {
