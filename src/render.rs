@@ -79,6 +79,9 @@ pub struct CaptureFunction<'a> {
     pub tag: &'static str,
     /// Which columns travel as text, and which settings their text depends on.
     pub json: &'a WireFormat,
+    /// The settings the function pins: those of the columns it turns into text
+    /// (only the key, when it queues keys), since each one costs every call.
+    pub settings: &'a WireFormat,
 }
 
 #[derive(Template)]

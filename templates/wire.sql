@@ -4,7 +4,7 @@
     tables without such columns both are what they were before: the columns, and
     json_populate_recordset. -#}
 {%- macro enc(p, cols, w) -%}
-{% for c in cols %}{% if !loop.first %}, {% endif %}{% if w.as_text(c) %}{{ p }}{{ c }}::text as {{ c }}{% else %}{{ p }}{{ c }}{% endif %}{% endfor %}
+{% for c in cols %}{% if !loop.first %}, {% endif %}{% if w.as_text(c) %}{{ p }}{{ c }}::pg_catalog.text as {{ c }}{% else %}{{ p }}{{ c }}{% endif %}{% endfor %}
 {%- endmacro -%}
 {%- macro dec(table, src, cols, w, alias) -%}
 {% if w.any_of(cols) -%}

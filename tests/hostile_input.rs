@@ -300,3 +300,98 @@ fn long_and_odd_names_replicate_without_collisions() {
         "3"
     );
 }
+
+/// Look-alikes of everything the async capture function calls, in a schema the
+/// writer owns. Each raises, so one that runs fails the writer's statement.
+const LOOK_ALIKES: &str = r#"
+create function evil.hijacked() returns boolean language plpgsql as $$begin raise exception 'hijacked'; end$$;
+create function evil.current_setting(text, boolean) returns text language sql as 'select null::text where evil.hijacked()';
+create function evil.texteq(text, text) returns boolean language sql as 'select evil.hijacked()';
+create operator evil.= (leftarg = text, rightarg = text, function = evil.texteq);
+create operator evil.<> (leftarg = text, rightarg = text, function = evil.texteq);
+create function evil.agg_step(integer, anyelement) returns integer language sql as 'select 1 where evil.hijacked()';
+create aggregate evil.json_agg(anyelement) (sfunc = evil.agg_step, stype = integer);
+create function evil.pg_current_xact_id() returns xid8 language sql as 'select null::xid8 where evil.hijacked()';
+create function evil.pg_try_advisory_xact_lock_shared(integer, integer) returns boolean language sql as 'select evil.hijacked()';
+create function evil.pg_notify(text, text) returns void language sql as 'select where evil.hijacked()';
+create function evil.unnest(text[]) returns setof text language sql as 'select null::text where evil.hijacked()';
+create type evil.text as (x integer);
+"#;
+
+/// The async capture function runs as its owner and, being on every statement's
+/// path, without a search_path of its own. A writer who puts look-alike functions,
+/// operators, an aggregate and a type ahead of pg_catalog gets none of them run,
+/// and the changes replicate.
+#[test]
+fn a_writers_search_path_redirects_nothing_in_the_capture() {
+    let nodes = common::start_nodes(3);
+    for n in ["a", "b", "c"] {
+        nodes.sql(
+            n,
+            "create table t (id int, doc jsonb, v text, primary key (id, doc))",
+        );
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--to",
+        "c",
+        "--mode",
+        "async",
+    ]);
+    nodes.sql(
+        "a",
+        &format!(
+            "create role writer; grant select, insert, update, delete, truncate on t to writer; \
+             create schema evil authorization writer; set role writer; {LOOK_ALIKES}"
+        ),
+    );
+    let as_writer = "set role writer; set search_path = evil, pg_catalog; ";
+    // A waiting shipper holds its idle lock, so the capture also takes its NOTIFY path.
+    let shipper = nodes.start_shipper(&[]);
+    nodes.wait_for(
+        "a",
+        "select count(*) from pg_locks where locktype = 'advisory' and granted",
+        "1",
+    );
+    // The trap works: an unqualified call in the writer's session finds evil.
+    let trap = nodes
+        .node("a")
+        .psql(
+            "postgres",
+            &format!("{as_writer} select current_setting('x', true)"),
+        )
+        .expect_err("the look-alike runs");
+    assert!(format!("{trap:#}").contains("hijacked"), "{trap:#}");
+    nodes.sql(
+        "a",
+        &format!(
+            "{as_writer} insert into public.t values (1, '{{\"a\": 1}}', 'one'), (2, '[2]', 'two'); \
+             insert into public.t values (1, '{{\"a\": 1}}', 'again') on conflict do nothing; \
+             update public.t set v = 'one, changed' where id = 1; \
+             update public.t set doc = '{{\"b\": 3}}' where id = 2; \
+             delete from public.t where id = 404; \
+             insert into public.t values (3, 'null', 'three'); \
+             delete from public.t where id = 3"
+        ),
+    );
+    let want = nodes.dump("a", "t");
+    assert!(
+        want.contains("one, changed") && want.contains(r#"{""b"": 3}"#),
+        "{want}"
+    );
+    let dump = "select coalesce(string_agg(t::text, E'\\n' order by t::text), '') from t";
+    for n in ["b", "c"] {
+        nodes.wait_for(n, dump, &want);
+    }
+    nodes.sql("a", &format!("{as_writer} truncate public.t"));
+    for n in ["b", "c"] {
+        nodes.wait_for(n, "select count(*) from t", "0");
+    }
+    assert_eq!(shipper.terminate(), 0, "{}", nodes.shipper_log());
+}

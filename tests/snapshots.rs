@@ -73,6 +73,7 @@ impl Table {
     fn capture_function_in(&self, set_name: &str, async_mode: bool, dests: &[Literal]) -> String {
         render(&render::CaptureFunction {
             json: &self.json,
+            settings: &self.json,
             async_mode,
             versioned: false,
             versions: &ident(&format!("versions_{set_name}")),
@@ -196,7 +197,10 @@ fn json_columns_travel_as_text() {
     t.json.float = true;
     t.json.datetime = true;
     let capture = t.capture_function("t_docs");
-    assert!(capture.contains(r#""body"::text as "body""#), "{capture}");
+    assert!(
+        capture.contains(r#""body"::pg_catalog.text as "body""#),
+        "{capture}"
+    );
     insta::assert_snapshot!("capture_function_json", capture);
     let capture = t.capture_function_in("t_docs", true, &[Literal::new("b")]);
     insta::assert_snapshot!("capture_function_async_json", capture);
@@ -258,6 +262,7 @@ fn versioned_hostile_table() {
     });
     let capture = render(&render::CaptureFunction {
         json: &t.json,
+        settings: &t.json,
         async_mode: false,
         versioned: true,
         versions: &versions,

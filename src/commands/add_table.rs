@@ -171,6 +171,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         wanted_columns,
     )?;
     let json = WireFormat::of(&source_columns, &columns);
+    let key_json = WireFormat::of(&source_columns, &key);
     let typed: Vec<&Column> = columns
         .iter()
         .map(|c| {
@@ -268,6 +269,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 &name,
                 policy.as_ref(),
                 &json,
+                &key_json,
                 replace_triggers,
             )
         };
@@ -632,6 +634,7 @@ fn install_sql(
     node: &NodeName,
     policy: Option<&ConflictPolicy>,
     json: &WireFormat,
+    key_json: &WireFormat,
     replace_triggers: bool,
 ) -> anyhow::Result<String> {
     let set_literal = Literal::new(set);
@@ -680,6 +683,13 @@ fn install_sql(
             idle_lock: super::run::IDLE_LOCK,
             tag: render::tag(),
             json,
+            // Async and versioned capture turn only the key into text; a row
+            // filter still runs under the settings of all replicated columns.
+            settings: if (mode == crate::cli::Mode::Async || policy.is_some()) && filter.is_none() {
+                key_json
+            } else {
+                json
+            },
         }));
         sql.push_str(&render(&render::CaptureTriggers {
             table: local,

@@ -9,14 +9,14 @@ select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let 
 {%- macro queue_keys(rel, rel2) %}
 {%- if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
-        select d.dest, {{ set_name }}, 'K', k.keys, pg_current_xact_id()
-          from (select json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k,
-               unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest)
+        select {% if dests.len() == 1 %}{{ dests[0] }}{% else %}d.dest{% endif %}, {{ set_name }}, 'K', k.keys, pg_catalog.pg_current_xact_id()
+          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k{% if dests.len() > 1 %},
+               pg_catalog.unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::pg_catalog.text[]) as d(dest){% endif %}
          where k.keys is not null;
 {%- else %}
         insert into repsync.pending (set_name, op, old_rows)
         select {{ set_name }}, 'K', k.keys
-          from (select json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k
+          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k
          where k.keys is not null;
 {%- endif %}
 {%- endmacro %}
@@ -42,28 +42,37 @@ select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let 
                repsync_deleted = excluded.repsync_deleted,
                repsync_rank = least(excluded.repsync_rank, v.repsync_rank);
 {%- endmacro %}
+{#- The async capture of a table without a row filter runs for every statement on
+    the table, and setting search_path on each call cost 15% of a single-row
+    insert/update/delete mix (bench/capture_cost.sh). It does without: every
+    function, operator and type in it is schema-qualified, relations are
+    repsync's or the statement's transition tables, so a writer's search_path
+    cannot redirect anything it runs as its owner (tests/hostile_input.rs). #}
+{%- let bare = async_mode && !versioned && filter.is_none() %}
 create or replace function repsync.{{ function }}()
 returns trigger language plpgsql security definer
-set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
+{%- if !bare %}
+set search_path = pg_catalog, pg_temp
+{%- endif %}{% call wire::settings(settings) %}{% endcall %}
 as {{ tag }}
 #variable_conflict use_column
-{%- if async_mode %}
+{%- if async_mode && filter.is_some() %}
 declare
     v_queued integer;
 {%- endif %}
 begin
     -- Sessions that apply a peer's changes carry the origin marker: never send back.
-    if coalesce(current_setting('repsync.origin', true), '') <> '' then
+    if coalesce(pg_catalog.current_setting('repsync.origin', true), '') operator(pg_catalog.<>) '' then
         return null;
     end if;
     -- A statement that changed no row (an update or delete that matched nothing, an
     -- insert whose rows all hit "on conflict do nothing") stops at this cheaper
     -- check: it is half of some workloads.
-    if TG_OP = 'INSERT' then
+    if TG_OP operator(pg_catalog.=) 'INSERT' then
         if not exists (select from new_rows) then
             return null;
         end if;
-    elsif TG_OP <> 'TRUNCATE' then
+    elsif TG_OP operator(pg_catalog.<>) 'TRUNCATE' then
         if not exists (select from old_rows) then
             return null;
         end if;
@@ -72,35 +81,42 @@ begin
     -- Only the keys, in one statement (this runs for every statement on the table):
     -- the rows are read when the change is shipped, as they are then. Async mode
     -- queues them once per destination; sync mode keeps them for the commit.
-    if TG_OP = 'INSERT' then
+    if TG_OP operator(pg_catalog.=) 'INSERT' then
         {%- if versioned %}{% call record_versions("new_rows", "") %}{% endcall %}{% endif %}
         {%- call queue_keys("new_rows", "") %}{% endcall %}
-    elsif TG_OP = 'UPDATE' then
+    elsif TG_OP operator(pg_catalog.=) 'UPDATE' then
         {%- if versioned %}{% call record_versions("new_rows", "old_rows") %}{% endcall %}{% endif %}
         {%- call queue_keys("old_rows", "new_rows") %}{% endcall %}
-    elsif TG_OP = 'DELETE' then
+    elsif TG_OP operator(pg_catalog.=) 'DELETE' then
         {%- if versioned %}{% call record_versions("", "old_rows") %}{% endcall %}{% endif %}
         {%- call queue_keys("old_rows", "") %}{% endcall %}
     else
 {%- if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, origin_xid)
-        select d.dest, {{ set_name }}, 'T', pg_current_xact_id()
-          from unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::text[]) as d(dest);
+{%- if dests.len() == 1 %}
+        values ({{ dests[0] }}, {{ set_name }}, 'T', pg_catalog.pg_current_xact_id());
+{%- else %}
+        select d.dest, {{ set_name }}, 'T', pg_catalog.pg_current_xact_id()
+          from pg_catalog.unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::pg_catalog.text[]) as d(dest);
+{%- endif %}
 {%- else %}
         insert into repsync.pending (set_name, op) values ({{ set_name }}, 'T');
 {%- endif %}
     end if;
 {%- endif %}
 {%- if async_mode %}
+{%- if filter.is_some() %}
+    -- The filter may have kept none of the rows.
     get diagnostics v_queued = row_count;
-    if v_queued = 0 then
+    if v_queued operator(pg_catalog.=) 0 then
         return null;
     end if;
+{%- endif %}
     -- A NOTIFY serialises committing transactions, so only a shipper that waits
     -- for one is woken: it holds this advisory lock while it waits. A writer that
     -- gets the shared lock keeps the shipper from starting to wait until it commits.
-    if not pg_try_advisory_xact_lock_shared({{ idle_lock[0] }}, {{ idle_lock[1] }}) then
-        perform pg_notify('repsync', '');
+    if not pg_catalog.pg_try_advisory_xact_lock_shared({{ idle_lock[0] }}, {{ idle_lock[1] }}) then
+        perform pg_catalog.pg_notify('repsync', '');
     end if;
 {%- else if !versioned %}
     if TG_OP = 'INSERT' then
