@@ -29,6 +29,14 @@ const POLL: Duration = Duration::from_millis(100);
 /// instead of one each, and the per-batch work (two commits, a round trip) stops
 /// competing with the writers. It bounds the lag this adds.
 const MIN_ROUND: Duration = Duration::from_millis(50);
+/// Under a steady stream of writes a round's fixed work (the watermark, the
+/// queue scans, two commits) costs the writers' cores the same whatever it
+/// carries, so rounds are spaced at least this many times their own duration:
+/// the shipper then works at most about a tenth of the time between batches.
+/// A backlog is still shipped batch after batch without a pause.
+const DUTY_FACTOR: u32 = 10;
+/// The longest pause the duty factor may add, which bounds the lag under load.
+const MAX_ROUND: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The advisory lock a shipper holds while it waits for a NOTIFY; capture triggers
 /// notify only when they cannot get it shared ("repsync", "idle").
@@ -222,6 +230,7 @@ fn ship_connected(
                 }
             }
         }
+        let round_took = round_started.elapsed();
         if once && !more {
             let failing: Vec<String> = state
                 .iter()
@@ -243,7 +252,10 @@ fn ship_connected(
             set_waiting(&mut client, false)?;
             waiting = false;
         }
-        sleep_unless_stopped(MIN_ROUND.saturating_sub(round_started.elapsed()), stop);
+        sleep_unless_stopped(
+            pace(round_took).saturating_sub(round_started.elapsed()),
+            stop,
+        );
         if more {
             continue;
         }
@@ -317,6 +329,11 @@ pub(crate) fn drain(
     }))
 }
 
+/// How long after its start the next round may begin, for a round that took `took`.
+fn pace(took: Duration) -> Duration {
+    (took * DUTY_FACTOR).clamp(MIN_ROUND, MAX_ROUND)
+}
+
 /// Whether the next batch holds enough keys for the direct transport to pay: it
 /// costs more round trips per batch than one `drain_errors` call, which is what a
 /// stream of small transactions needs. Not for tables that several nodes write:
@@ -363,5 +380,17 @@ fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
     let until = Instant::now() + total;
     while Instant::now() < until && !stop.load(Ordering::SeqCst) {
         std::thread::sleep(POLL.min(until - Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_are_spaced_by_their_duration_within_bounds() {
+        assert_eq!(pace(Duration::from_millis(2)), MIN_ROUND);
+        assert_eq!(pace(Duration::from_millis(12)), Duration::from_millis(120));
+        assert_eq!(pace(Duration::from_secs(3)), MAX_ROUND);
     }
 }
