@@ -37,6 +37,9 @@ const MIN_ROUND: Duration = Duration::from_millis(50);
 const DUTY_FACTOR: u32 = 10;
 /// The longest pause the duty factor may add, which bounds the lag under load.
 const MAX_ROUND: Duration = Duration::from_millis(250);
+/// Entries a round must ship to count as a stream: fewer are a lone change or
+/// two, whose lag the duty factor would only add to.
+const STREAM_ENTRIES: i32 = 10;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The advisory lock a shipper holds while it waits for a NOTIFY; capture triggers
 /// notify only when they cannot get it shared ("repsync", "idle").
@@ -177,6 +180,7 @@ fn ship_connected(
         // Something is left to ship; a full batch means a backlog to catch up on.
         let mut more = false;
         let mut full = false;
+        let mut shipped: i32 = 0;
         for dest in peers {
             let d = state.entry(dest.clone()).or_default();
             if d.retry_at.is_some_and(|at| Instant::now() < at) {
@@ -187,6 +191,7 @@ fn ship_connected(
                 continue;
             };
             let applied = outcome.applied;
+            shipped = shipped.saturating_add(applied);
             let remaining = outcome.remaining;
             let error = outcome.error;
             if outcome.busy {
@@ -253,7 +258,7 @@ fn ship_connected(
             waiting = false;
         }
         sleep_unless_stopped(
-            pace(round_took).saturating_sub(round_started.elapsed()),
+            pace(round_took, shipped).saturating_sub(round_started.elapsed()),
             stop,
         );
         if more {
@@ -329,8 +334,13 @@ pub(crate) fn drain(
     }))
 }
 
-/// How long after its start the next round may begin, for a round that took `took`.
-fn pace(took: Duration) -> Duration {
+/// How long after its start the next round may begin, for a round that took
+/// `took` and shipped `shipped` entries. Only a round that carried a stream of
+/// changes is stretched: a lone change keeps its 50 ms.
+fn pace(took: Duration, shipped: i32) -> Duration {
+    if shipped < STREAM_ENTRIES {
+        return MIN_ROUND;
+    }
     (took * DUTY_FACTOR).clamp(MIN_ROUND, MAX_ROUND)
 }
 
@@ -389,8 +399,12 @@ mod tests {
 
     #[test]
     fn rounds_are_spaced_by_their_duration_within_bounds() {
-        assert_eq!(pace(Duration::from_millis(2)), MIN_ROUND);
-        assert_eq!(pace(Duration::from_millis(12)), Duration::from_millis(120));
-        assert_eq!(pace(Duration::from_secs(3)), MAX_ROUND);
+        assert_eq!(pace(Duration::from_millis(2), 500), MIN_ROUND);
+        assert_eq!(
+            pace(Duration::from_millis(12), 500),
+            Duration::from_millis(120)
+        );
+        assert_eq!(pace(Duration::from_secs(3), 500), MAX_ROUND);
+        assert_eq!(pace(Duration::from_millis(12), 1), MIN_ROUND);
     }
 }
