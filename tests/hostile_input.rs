@@ -356,7 +356,12 @@ fn a_writers_search_path_redirects_nothing_in_the_capture() {
     let shipper = nodes.start_shipper(&[]);
     nodes.wait_for(
         "a",
-        "select count(*) from pg_locks where locktype = 'advisory' and granted",
+        &format!(
+            "select count(*) from pg_locks where locktype = 'advisory' and granted \
+             and classid = {} and objid = {}",
+            repsync::commands::run::IDLE_LOCK[0],
+            repsync::commands::run::IDLE_LOCK[1]
+        ),
         "1",
     );
     // The trap works: an unqualified call in the writer's session finds evil.
