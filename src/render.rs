@@ -33,6 +33,7 @@ pub fn tag() -> &'static str {
 pub struct Catalog<'a> {
     pub node: &'a str,
     pub peer_role: Option<Ident>,
+    pub tag: &'static str,
 }
 
 #[derive(Template)]

@@ -149,6 +149,7 @@ fn plan_node(
     sql.push_str(&render(&render::Catalog {
         node: &name,
         peer_role,
+        tag: render::tag(),
     }));
     sql.push_str(&render(&render::Functions {
         node: &name,
