@@ -123,15 +123,20 @@ pub fn library_path(bindir: &Path) -> Option<OsString> {
     Some(path)
 }
 
+/// Runs `cmd` with `LD_LIBRARY_PATH` set to `path`, when there is one.
+fn set_library_path(cmd: &mut Command, path: Option<&OsStr>) {
+    if let Some(path) = path {
+        cmd.env("LD_LIBRARY_PATH", path);
+    }
+}
+
 /// The major version of the server in `bindir`, from `postgres --version`
 /// ("postgres (PostgreSQL) 17.10" gives 17; also "16beta1", "15.4 (Debian ...)").
 pub fn server_major(bindir: &Path) -> Result<u32> {
     let program = bindir.join("postgres");
     let mut cmd = Command::new(&program);
     cmd.arg("--version");
-    if let Some(path) = library_path(bindir) {
-        cmd.env("LD_LIBRARY_PATH", path);
-    }
+    set_library_path(&mut cmd, library_path(bindir).as_deref());
     let out = run(&mut cmd)?;
     check(&out, &format!("{} --version", program.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -318,9 +323,7 @@ impl LocalCluster {
             PathBuf::from("psql")
         };
         let mut cmd = Command::new(&psql);
-        if let Some(path) = &self.library_path {
-            cmd.env("LD_LIBRARY_PATH", path);
-        }
+        set_library_path(&mut cmd, self.library_path.as_deref());
         let out = run(cmd
             .args(["-X", "-v", "ON_ERROR_STOP=1", "-At", "-U", "postgres", "-h"])
             .arg(&self.socket_dir)
@@ -458,9 +461,7 @@ impl LocalCluster {
             cmd
         } else {
             let mut cmd = Command::new(program);
-            if let Some(path) = &self.library_path {
-                cmd.env("LD_LIBRARY_PATH", path);
-            }
+            set_library_path(&mut cmd, self.library_path.as_deref());
             cmd
         };
         // The caller's working directory may be unreadable for `postgres`,
