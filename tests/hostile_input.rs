@@ -324,26 +324,13 @@ create type evil.text as (x integer);
 /// and the changes replicate.
 #[test]
 fn a_writers_search_path_redirects_nothing_in_the_capture() {
-    let nodes = common::start_nodes(3);
-    for n in ["a", "b", "c"] {
-        nodes.sql(
-            n,
-            "create table t (id int, doc jsonb, v text, primary key (id, doc))",
-        );
-    }
-    nodes.repsync_ok(&["init"]);
-    nodes.repsync_ok(&[
-        "add-table",
-        "t",
-        "--from",
-        "a",
-        "--to",
-        "b",
-        "--to",
-        "c",
-        "--mode",
-        "async",
-    ]);
+    let nodes = common::with_table(
+        3,
+        "create table t (id int, doc jsonb, v text, primary key (id, doc))",
+        &[
+            "t", "--from", "a", "--to", "b", "--to", "c", "--mode", "async",
+        ],
+    );
     nodes.sql(
         "a",
         &format!(
