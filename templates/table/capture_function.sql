@@ -10,7 +10,7 @@ select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let 
 {%- if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
         select {% if dests.len() == 1 %}{{ dests[0] }}{% else %}d.dest{% endif %}, {{ set_name }}, 'K', k.keys, pg_catalog.pg_current_xact_id()
-          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k{% if dests.len() > 1 %},
+          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k{% if dests.len() != 1 %},
                pg_catalog.unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::pg_catalog.text[]) as d(dest){% endif %}
          where k.keys is not null;
 {%- else %}
