@@ -43,7 +43,7 @@ select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let 
                repsync_rank = least(excluded.repsync_rank, v.repsync_rank);
 {%- endmacro %}
 {#- The async capture of a table without a row filter runs for every statement on
-    the table, and setting search_path on each call cost 15% of a single-row
+    the table, and setting search_path on each call cost 5% of a single-row
     insert/update/delete mix (bench/capture_cost.sh). It does without: every
     function, operator and type in it is schema-qualified, relations are
     repsync's or the statement's transition tables, so a writer's search_path
