@@ -304,6 +304,7 @@ pub struct ShipCopyRows<'a> {
     pub key: &'a [Ident],
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
+    pub dest: &'a Literal,
     pub ids: &'a Literal,
     /// Which columns travel as text, and which settings their text depends on.
     pub json: &'a WireFormat,

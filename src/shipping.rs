@@ -113,14 +113,14 @@ pub fn ship(
                         let info = load_set(&mut tx, &mut dtx, set)?;
                         sets.insert(set.clone(), info);
                     }
-                    ship_keys(&mut tx, &mut dtx, set, &sets[set], ids)?
+                    ship_keys(&mut tx, &mut dtx, dest, set, &sets[set], ids)?
                 }
                 Run::Entry { id } => {
                     let sql: String = tx
                         .query_one(
                             "select repsync.entry_call(e.set_name, e.op, e.old_rows, e.new_rows) \
-                             from repsync.sync_err_rec e where e.id = $1",
-                            &[id],
+                             from repsync.sync_err_rec e where e.dest = $1 and e.id = $2",
+                            &[&dest, id],
                         )?
                         .get(0);
                     dtx.batch_execute(&sql)?;
@@ -134,8 +134,8 @@ pub fn ship(
         )?;
         dtx.commit()?;
         tx.execute(
-            "delete from repsync.sync_err_rec e where e.id = any ($1)",
-            &[&ids],
+            "delete from repsync.sync_err_rec e where e.dest = $1 and e.id = any ($2)",
+            &[&dest, &ids],
         )?;
     }
     let left = tx.query_one(
@@ -197,6 +197,7 @@ fn load_set(src: &mut Transaction, dst: &mut Transaction, set: &str) -> anyhow::
 fn ship_keys(
     src: &mut Transaction,
     dst: &mut Transaction,
+    dest: &str,
     set_name: &str,
     set: &Set,
     ids: &[i64],
@@ -216,6 +217,7 @@ fn ship_keys(
         key: &set.key,
         columns: &set.columns,
         filter: set.filter.as_ref(),
+        dest: &Literal::new(dest),
         ids: &id_list,
         json: &set.json,
     });
@@ -231,8 +233,8 @@ fn ship_keys(
     let keys: i64 = src
         .query_one(
             "select coalesce(sum(json_array_length(e.old_rows)), 0)::int8 \
-             from repsync.sync_err_rec e where e.id = any ($1)",
-            &[&ids],
+             from repsync.sync_err_rec e where e.dest = $1 and e.id = any ($2)",
+            &[&dest, &ids],
         )?
         .get(0);
     if copied < keys {
@@ -242,7 +244,7 @@ fn ship_keys(
             filter: set.filter.as_ref(),
             json: &set.json,
         });
-        let gone: Option<String> = src.query_one(gone_sql.as_str(), &[&ids])?.get(0);
+        let gone: Option<String> = src.query_one(gone_sql.as_str(), &[&dest, &ids])?.get(0);
         if let Some(gone) = gone {
             let function = Ident::new(format!("apply_{set_name}"))?;
             let call = render(&render::ShipApplyGone {

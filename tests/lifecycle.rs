@@ -96,6 +96,30 @@ fn init_twice_changes_nothing() {
     );
     assert!(stdout.contains("node b: initialised"), "{stdout}");
     assert_eq!(footprint(&nodes, "b"), before[1]);
+
+    // A queue that an earlier version made (a primary key on id, an index on
+    // destination and id) gets the one key on both from init, and keeps its entries.
+    let indexes = "select string_agg(pg_get_indexdef(indexrelid), '; ' order by indexrelid) \
+                     from pg_index where indrelid = 'repsync.sync_err_rec'::regclass";
+    let one_key = nodes.sql("a", indexes);
+    assert!(
+        one_key.ends_with("(dest, id)") && !one_key.contains(';'),
+        "{one_key}"
+    );
+    nodes.sql(
+        "a",
+        "alter table repsync.sync_err_rec drop constraint sync_err_rec_pkey, add primary key (id);
+         create index sync_err_rec_dest on repsync.sync_err_rec (dest, id);
+         insert into repsync.sync_err_rec (dest, set_name, op, origin_xid) values ('b', 's', 'T', '1');
+         update repsync.local_node set init_fingerprint = 'earlier'",
+    );
+    let stdout = nodes.repsync_ok(&["init"]);
+    assert!(stdout.contains("node a: initialised"), "{stdout}");
+    assert_eq!(nodes.sql("a", indexes), one_key);
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "1"
+    );
 }
 
 #[test]

@@ -219,6 +219,7 @@ fn json_columns_travel_as_text() {
         key: &t.key,
         columns: &t.columns,
         filter: None,
+        dest: &Literal::new("b"),
         ids: &ids,
     });
     insta::assert_snapshot!("ship_copy_rows_json", copy_rows);
@@ -673,6 +674,7 @@ fn ship_statements_prepare_on_postgres() {
         key: &t.key,
         columns: &t.columns,
         filter: t.filter.as_ref(),
+        dest: &Literal::new("c's"),
         ids: &ids,
     });
     let gone = render(&render::ShipGoneKeys {

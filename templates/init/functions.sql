@@ -206,7 +206,9 @@ begin
         loop
             execute format('select rows, gone, versions from repsync.%I($1)', 'current_' || p_set_name)
                 into v_rows, v_gone, v_versions using v_part;
-            v_calls := v_calls || repsync.apply_call(p_set_name, 'U', v_gone, v_rows, v_versions);
+            -- 'K': the gone keys and the rows are disjoint, which spares the peer
+            -- comparing them (a peer that predates 'K' takes it as an update).
+            v_calls := v_calls || repsync.apply_call(p_set_name, (case when v_versions is null then 'K' else 'U' end)::"char", v_gone, v_rows, v_versions);
         end loop;
         return array_to_string(v_calls, E'\n');
     end if;
@@ -263,13 +265,17 @@ begin
 end
 {{ tag }};
 
--- The keys of several async entries as one array, each key once.
+-- The keys of several async entries as one array. Concatenated as text, without
+-- parsing: each part is a JSON array that the capture trigger made. Keys may
+-- repeat; current_<set> takes each once.
 create or replace function repsync.merge_keys(p_parts json[])
 returns json language sql immutable
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
     select case when cardinality(p_parts) = 1 then p_parts[1]
-           else (select json_agg(distinct k::jsonb)::json from unnest(p_parts) p, json_array_elements(p) k)
+           else ('[' || (select string_agg(substr(b, 2, length(b) - 2), ', ')
+                           from (select btrim(p::text, E' \n\r\t') as b from unnest(p_parts) p) s
+                          where b <> '[]') || ']')::json
            end
 {{ tag }};
 
@@ -399,20 +405,21 @@ begin
                 if v_ids is not null then
                     v_sql := v_sql || E'\n' || format('call repsync.mark_applied(%L, %s, %L);', v_origin, v_ids[cardinality(v_ids)], v_snapshot);
                     perform repsync.ship(v_dest, v_sql);
-                    delete from repsync.sync_err_rec e where e.id = any (v_ids);
+                    delete from repsync.sync_err_rec e where e.dest = v_dest and e.id = any (v_ids);
                     applied := cardinality(v_ids);
                     bytes := octet_length(v_sql);
                 end if;
             exception when others then
                 error := sqlerrm;
                 for v_entry in
-                    select * from repsync.sync_err_rec e where e.id = any (coalesce(v_ids, '{}')) order by e.id
+                    select * from repsync.sync_err_rec e
+                     where e.dest = v_dest and e.id = any (coalesce(v_ids, '{}')) order by e.dest, e.id
                 loop
                     begin
                         v_sql := repsync.entry_call(v_entry.set_name, v_entry.op, v_entry.old_rows, v_entry.new_rows)
                             || E'\n' || format('call repsync.mark_applied(%L, %s, %L);', v_origin, v_entry.id, v_snapshot);
                         perform repsync.ship(v_dest, v_sql);
-                        delete from repsync.sync_err_rec e where e.id = v_entry.id;
+                        delete from repsync.sync_err_rec e where e.dest = v_dest and e.id = v_entry.id;
                         applied := applied + 1;
                         bytes := bytes + octet_length(v_sql);
                     exception when others then
@@ -420,7 +427,7 @@ begin
                         error := sqlerrm;
                         update repsync.sync_err_rec e
                            set last_error = sqlerrm, last_attempt = clock_timestamp()
-                         where e.id = v_entry.id;
+                         where e.dest = v_dest and e.id = v_entry.id;
                         exit;
                     end;
                 end loop;

@@ -10,15 +10,25 @@ select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let 
 {%- if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
         select {% if dests.len() == 1 %}{{ dests[0] }}{% else %}d.dest{% endif %}, {{ set_name }}, 'K', k.keys, pg_catalog.pg_current_xact_id()
-          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k{% if dests.len() != 1 %},
+          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union all {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k{% if dests.len() != 1 %},
                pg_catalog.unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::pg_catalog.text[]) as d(dest){% endif %}
-         where k.keys is not null;
+{%- if filter.is_some() %}
+         where k.keys is not null
+{%- endif %};
 {%- else %}
         insert into repsync.pending (set_name, op, old_rows)
         select {{ set_name }}, 'K', k.keys
-          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k
-         where k.keys is not null;
+          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union all {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k
+{%- if filter.is_some() %}
+         where k.keys is not null
+{%- endif %};
 {%- endif %}
+{%- endmacro %}
+{%- macro changed(rel) %}
+        perform from {{ rel }} limit 1;
+        if not found then
+            return null;
+        end if;
 {%- endmacro %}
 {%- macro key_list(prefix) -%}
 {% for c in key %}{% if !loop.first %}, {% endif %}{{ prefix }}{{ c }}{% endfor %}
@@ -62,34 +72,30 @@ declare
 {%- endif %}
 begin
     -- Sessions that apply a peer's changes carry the origin marker: never send back.
-    if coalesce(pg_catalog.current_setting('repsync.origin', true), '') operator(pg_catalog.<>) '' then
+    -- (Unset, the setting is null, and so is the comparison.)
+    if pg_catalog.current_setting('repsync.origin', true) operator(pg_catalog.<>) '' then
         return null;
-    end if;
-    -- A statement that changed no row (an update or delete that matched nothing, an
-    -- insert whose rows all hit "on conflict do nothing") stops at this cheaper
-    -- check: it is half of some workloads.
-    if TG_OP operator(pg_catalog.=) 'INSERT' then
-        if not exists (select from new_rows) then
-            return null;
-        end if;
-    elsif TG_OP operator(pg_catalog.<>) 'TRUNCATE' then
-        if not exists (select from old_rows) then
-            return null;
-        end if;
     end if;
 {%- if async_mode || versioned %}
     -- Only the keys, in one statement (this runs for every statement on the table):
     -- the rows are read when the change is shipped, as they are then. Async mode
     -- queues them once per destination; sync mode keeps them for the commit.
-    if TG_OP operator(pg_catalog.=) 'INSERT' then
-        {%- if versioned %}{% call record_versions("new_rows", "") %}{% endcall %}{% endif %}
-        {%- call queue_keys("new_rows", "") %}{% endcall %}
-    elsif TG_OP operator(pg_catalog.=) 'UPDATE' then
+    -- A statement that changed no row (an update or delete that matched nothing, an
+    -- insert whose rows all hit "on conflict do nothing") stops at the cheaper
+    -- check first: it is half of some workloads. One chain of TG_OP tests, most
+    -- frequent first: each test is an expression set up anew in every transaction.
+    if TG_OP operator(pg_catalog.=) 'UPDATE' then
+        {%- call changed("old_rows") %}{% endcall %}
         {%- if versioned %}{% call record_versions("new_rows", "old_rows") %}{% endcall %}{% endif %}
         {%- call queue_keys("old_rows", "new_rows") %}{% endcall %}
     elsif TG_OP operator(pg_catalog.=) 'DELETE' then
+        {%- call changed("old_rows") %}{% endcall %}
         {%- if versioned %}{% call record_versions("", "old_rows") %}{% endcall %}{% endif %}
         {%- call queue_keys("old_rows", "") %}{% endcall %}
+    elsif TG_OP operator(pg_catalog.=) 'INSERT' then
+        {%- call changed("new_rows") %}{% endcall %}
+        {%- if versioned %}{% call record_versions("new_rows", "") %}{% endcall %}{% endif %}
+        {%- call queue_keys("new_rows", "") %}{% endcall %}
     else
 {%- if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, origin_xid)
@@ -120,12 +126,14 @@ begin
     end if;
 {%- else if !versioned %}
     if TG_OP = 'INSERT' then
+        {%- call changed("new_rows") %}{% endcall %}
         insert into repsync.pending (set_name, op, new_rows)
         select {{ set_name }}, 'I', json_agg(r)
           from (select {% call wire::enc("", columns, json) %}{% endcall %}
                   from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r
         having count(*) > 0;
     elsif TG_OP = 'UPDATE' then
+        {%- call changed("old_rows") %}{% endcall %}
         insert into repsync.pending (set_name, op, old_rows, new_rows)
         select {{ set_name }}, 'U', o.rows, n.rows
           from (select json_agg(r) as rows
@@ -136,6 +144,7 @@ begin
                           from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) n
          where o.rows is not null or n.rows is not null;
     elsif TG_OP = 'DELETE' then
+        {%- call changed("old_rows") %}{% endcall %}
         insert into repsync.pending (set_name, op, old_rows)
         select {{ set_name }}, 'D', json_agg(r)
           from (select {% call wire::enc("", key, json) %}{% endcall %}

@@ -10,10 +10,10 @@ create or replace function repsync.{{ function }}(p_keys json, out rows json, ou
 language sql stable
 set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
-    -- The keys of one entry are distinct (a statement's rows; merged entries are
-    -- deduplicated by repsync.merge_keys).
+    -- Each key once: an update queues both its old and its new keys, and merged
+    -- entries repeat keys (repsync.merge_keys only concatenates).
     with k as (
-        select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
+        select distinct {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
           from {% call wire::dec(table, "p_keys", key, json, "") %}{% endcall %}
     ), r as (
         select {% for c in columns %}{% if !loop.first %}, {% endif %}x.{{ c }}{% endfor %}
