@@ -16,8 +16,10 @@ const ROWS: i64 = 100_000;
 const ROUNDS: usize = 3;
 const PGBENCH_SECONDS: u32 = 10;
 /// The mix of each replicated method runs this many times, alternating with the
-/// unreplicated mix: single runs on this machine move by 20%.
-const MIX_ROUNDS: usize = 3;
+/// unreplicated mix: single runs on this machine move by 20%, and now and then
+/// one run of either drops by a third. Each run is compared with the unreplicated
+/// runs just before and after it, and the median of those ratios is reported.
+const MIX_ROUNDS: usize = 5;
 const LAG_SAMPLES: usize = 40;
 const SETTINGS: &str = "fsync = on\nsynchronous_commit = on\nfull_page_writes = on\n\
     shared_buffers = 512MB\nwal_level = logical\nmax_wal_senders = 10\nmax_replication_slots = 10";
@@ -76,9 +78,9 @@ struct Figures {
     reference_writer: Duration,
     on_peer: Option<Duration>,
     tps: f64,
-    /// The unreplicated TPS this method is compared with: the mean of the runs
-    /// before, between and after its own, since the machine drifts during a run.
-    reference_tps: f64,
+    /// Median, lowest and highest of the mix runs' ratios to the unreplicated
+    /// runs around each of them.
+    tps_ratio: (f64, f64, f64),
     lag_ms: Option<f64>,
 }
 
@@ -219,7 +221,7 @@ fn measure(
             plain_writers.push(writer);
             writer
         };
-        let (tps, reference_tps) = if method.replicated() {
+        let (tps, tps_ratio) = if method.replicated() {
             // The 2012 method's preload alone takes a minute: one round.
             let rounds = if method == Method::Seed {
                 1
@@ -228,21 +230,31 @@ fn measure(
             };
             let mut runs = Vec::new();
             let mut around = vec![*plain_runs.last().expect("plain runs first")];
+            let mut ratios = Vec::new();
             for _ in 0..rounds {
-                runs.push(pgbench(bindir, a, ca, cb, method)?);
+                let run = pgbench(bindir, a, ca, cb, method)?;
                 let after = pgbench(bindir, a, ca, cb, Method::Plain)?;
+                let ratio = run / mean(&[around[around.len() - 1], after]);
                 eprintln!(
-                    "  {:.0} tps, no replication again: {after:.0} tps",
-                    runs[runs.len() - 1]
+                    "  {run:.0} tps, no replication again: {after:.0} tps ({:.0}% of the runs around it)",
+                    100.0 * ratio
                 );
+                runs.push(run);
+                ratios.push(ratio);
                 plain_runs.push(after);
                 around.push(after);
             }
-            (mean(&runs), mean(&around))
+            ratios.sort_by(f64::total_cmp);
+            let spread = (
+                ratios[ratios.len() / 2],
+                ratios[0],
+                ratios[ratios.len() - 1],
+            );
+            (mean(&runs), spread)
         } else {
             let tps = pgbench(bindir, a, ca, cb, method)?;
             plain_runs.push(tps);
-            (tps, tps)
+            (tps, (1.0, 1.0, 1.0))
         };
         let lag_ms = if method.replicated() {
             Some(single_row_lag(ca, cb, method)?)
@@ -259,13 +271,12 @@ fn measure(
             reference_writer,
             on_peer,
             tps,
-            reference_tps,
+            tps_ratio,
             lag_ms,
         });
     }
     let all_plain = mean(&plain_runs);
     figures[0].tps = all_plain;
-    figures[0].reference_tps = all_plain;
     let plain_writer = median(&mut plain_writers);
     figures[0].writer = plain_writer;
     figures[0].reference_writer = plain_writer;
@@ -345,6 +356,10 @@ fn pgbench(
             Duration::from_secs(600),
         )?;
     }
+    // Nor is its aftermath: vacuumed and analysed now on both nodes, for every
+    // method alike, autovacuum does not start on the preload during the mix.
+    ca.batch_execute(&format!("vacuum analyze {table}"))?;
+    cb.batch_execute(&format!("vacuum analyze {table}"))?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench/mix.pgb");
     let out = Command::new(bindir.join("pgbench"))
         .args([
@@ -443,21 +458,30 @@ fn report(a: &LocalCluster, methods: &[Method], figures: &[Figures]) -> anyhow::
          wal_level=logical for every method). 100k-row `INSERT ... SELECT`: median of {ROUNDS} rounds \
          (1 for the 2012 method), against the median of {ROUNDS} unreplicated rounds run just after it \
          (the unreplicated row: the median of those medians). Mix: `bench/mix.pgb` (single-row insert, update, delete), \
-         pgbench -c 4 -j 2 -T {PGBENCH_SECONDS}; its TPS counts scripts, each three single-statement transactions. Each replicated method's mix runs {MIX_ROUNDS} times (the 2012 method once), alternating with the unreplicated mix, which runs before, between and after; the method's TPS is the mean of its runs and its percentage is against the mean of those unreplicated runs (the machine drifts). The unreplicated row shows the mean of all its runs. Single-row lag: median over {LAG_SAMPLES} inserts from \
+         pgbench -c 4 -j 2 -T {PGBENCH_SECONDS}; its TPS counts scripts, each three single-statement transactions. Each replicated method's mix runs {MIX_ROUNDS} times (the 2012 method once), alternating with the unreplicated mix, which runs before, between and after; each run is compared with the mean of the unreplicated runs just before and after it (the machine drifts), and the percentage is the median of those comparisons, with the lowest and highest in brackets. The TPS column is the mean of the method's runs; the unreplicated row shows the mean of all its runs. Before each mix run the table is preloaded with 100k rows, which reach the peer and are vacuumed and analysed on both nodes before pgbench starts. Single-row lag: median over {LAG_SAMPLES} inserts from \
          commit until visible on the peer. A noisy machine: compare ratios.\n\n"
     ));
     out.push_str("| method | 100k insert, writer | vs none | 100k rows on the peer | mix TPS | vs none | single-row lag |\n");
     out.push_str("|---|---|---|---|---|---|---|\n");
     for (method, f) in methods.iter().zip(figures) {
         out.push_str(&format!(
-            "| {} | {:.2} s | {:.2}x | {} | {:.0} | {:.0}% | {} |\n",
+            "| {} | {:.2} s | {:.2}x | {} | {:.0} | {} | {} |\n",
             method.label(),
             f.writer.as_secs_f64(),
             f.writer.as_secs_f64() / f.reference_writer.as_secs_f64(),
             f.on_peer
                 .map_or("-".into(), |d| format!("{:.2} s", d.as_secs_f64())),
             f.tps,
-            100.0 * f.tps / f.reference_tps,
+            if f.tps_ratio.1 == f.tps_ratio.2 {
+                format!("{:.0}%", 100.0 * f.tps_ratio.0)
+            } else {
+                format!(
+                    "{:.0}% ({:.0}-{:.0}%)",
+                    100.0 * f.tps_ratio.0,
+                    100.0 * f.tps_ratio.1,
+                    100.0 * f.tps_ratio.2
+                )
+            },
             f.lag_ms.map_or("-".into(), |l| format!("{l:.1} ms")),
         ));
     }
