@@ -229,12 +229,12 @@ fn measure(
                 MIX_ROUNDS
             };
             let mut runs = Vec::new();
-            let mut around = vec![*plain_runs.last().expect("plain runs first")];
             let mut ratios = Vec::new();
             for _ in 0..rounds {
+                let before = *plain_runs.last().expect("plain runs first");
                 let run = pgbench(bindir, a, ca, cb, method)?;
                 let after = pgbench(bindir, a, ca, cb, Method::Plain)?;
-                let ratio = run / mean(&[around[around.len() - 1], after]);
+                let ratio = run / mean(&[before, after]);
                 eprintln!(
                     "  {run:.0} tps, no replication again: {after:.0} tps ({:.0}% of the runs around it)",
                     100.0 * ratio
@@ -242,7 +242,6 @@ fn measure(
                 runs.push(run);
                 ratios.push(ratio);
                 plain_runs.push(after);
-                around.push(after);
             }
             ratios.sort_by(f64::total_cmp);
             let spread = (
