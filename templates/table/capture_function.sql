@@ -10,19 +10,15 @@ select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let 
 {%- if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
         select {% if dests.len() == 1 %}{{ dests[0] }}{% else %}d.dest{% endif %}, {{ set_name }}, 'K', k.keys, pg_catalog.pg_current_xact_id()
-          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union all {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k{% if dests.len() != 1 %},
+{%- else %}
+        insert into repsync.pending (set_name, op, old_rows)
+        select {{ set_name }}, 'K', k.keys
+{%- endif %}
+          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union all {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k{% if async_mode && dests.len() != 1 %},
                pg_catalog.unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::pg_catalog.text[]) as d(dest){% endif %}
 {%- if filter.is_some() %}
          where k.keys is not null
 {%- endif %};
-{%- else %}
-        insert into repsync.pending (set_name, op, old_rows)
-        select {{ set_name }}, 'K', k.keys
-          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union all {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k
-{%- if filter.is_some() %}
-         where k.keys is not null
-{%- endif %};
-{%- endif %}
 {%- endmacro %}
 {%- macro changed(rel) %}
         perform from {{ rel }} limit 1;
