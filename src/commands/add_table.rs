@@ -31,6 +31,16 @@ pub fn apply_function(set_name: &str) -> anyhow::Result<Ident> {
     Ident::new(format!("apply_{set_name}"))
 }
 
+/// The columns a versions table holds beside the table's key (templates/table/versions.sql).
+pub const VERSION_COLUMNS: [&str; 6] = [
+    "repsync_at",
+    "repsync_origin",
+    "repsync_base_at",
+    "repsync_base_origin",
+    "repsync_deleted",
+    "repsync_rank",
+];
+
 pub fn versions_table(set_name: &str) -> anyhow::Result<Ident> {
     Ident::new(format!("versions_{set_name}"))
 }
@@ -183,12 +193,13 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         .collect();
 
     if policy.is_some()
-        && let Some(reserved) = columns.iter().find(|k| k.as_str().starts_with("repsync_"))
+        && let Some(reserved) = key.iter().find(|k| VERSION_COLUMNS.contains(&k.as_str()))
     {
         return Err(usage(format!(
-            "node {}: column {reserved} of {} starts with repsync_, which repsync keeps for its own columns in tables that several nodes write; rename the column or leave it out with --columns",
+            "node {}: key column {reserved} of {} has the name of a column that repsync keeps beside the key in its versions table ({}), for tables that several nodes write; rename the key column",
             first_sender.node.name,
-            source.plain()
+            source.plain(),
+            VERSION_COLUMNS.join(", ")
         )));
     }
     if let Some(ConflictPolicy::NewerWins(column)) = &policy

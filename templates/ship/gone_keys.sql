@@ -5,7 +5,7 @@ with k as (
       from repsync.sync_err_rec e, {% if json.any_of(key) %}lateral {% endif %}{% call wire::dec(table, "e.old_rows", key, json, "k") %}{% endcall %}
      where e.dest = $1 and e.id = any ($2::bigint[])
 )
-select json_agg(g)::text
+select json_agg(g.*)::text
   from (select {% call wire::enc("d.", key, json) %}{% endcall %}
           from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from k
                 except

@@ -14,7 +14,7 @@ select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let 
         insert into repsync.pending (set_name, op, old_rows)
         select {{ set_name }}, 'K', k.keys
 {%- endif %}
-          from (select pg_catalog.json_agg(r) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union all {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k{% if async_mode && dests.len() != 1 %},
+          from (select pg_catalog.json_agg(r.*) as keys from ({% call key_json_select(rel) %}{% endcall %}{% if !rel2.is_empty() %} union all {% call key_json_select(rel2) %}{% endcall %}{% endif %}) r) k{% if async_mode && dests.len() != 1 %},
                pg_catalog.unnest(array[{% for d in dests %}{% if !loop.first %}, {% endif %}{{ d }}{% endfor %}]::pg_catalog.text[]) as d(dest){% endif %}
 {%- if filter.is_some() %}
          where k.keys is not null
@@ -124,7 +124,7 @@ begin
     if TG_OP = 'INSERT' then
         {%- call changed("new_rows") %}{% endcall %}
         insert into repsync.pending (set_name, op, new_rows)
-        select {{ set_name }}, 'I', json_agg(r)
+        select {{ set_name }}, 'I', json_agg(r.*)
           from (select {% call wire::enc("", columns, json) %}{% endcall %}
                   from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r
         having count(*) > 0;
@@ -132,17 +132,17 @@ begin
         {%- call changed("old_rows") %}{% endcall %}
         insert into repsync.pending (set_name, op, old_rows, new_rows)
         select {{ set_name }}, 'U', o.rows, n.rows
-          from (select json_agg(r) as rows
+          from (select json_agg(r.*) as rows
                   from (select {% call wire::enc("", key, json) %}{% endcall %}
                           from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) o,
-               (select json_agg(r) as rows
+               (select json_agg(r.*) as rows
                   from (select {% call wire::enc("", columns, json) %}{% endcall %}
                           from new_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r) n
          where o.rows is not null or n.rows is not null;
     elsif TG_OP = 'DELETE' then
         {%- call changed("old_rows") %}{% endcall %}
         insert into repsync.pending (set_name, op, old_rows)
-        select {{ set_name }}, 'D', json_agg(r)
+        select {{ set_name }}, 'D', json_agg(r.*)
           from (select {% call wire::enc("", key, json) %}{% endcall %}
                   from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r
         having count(*) > 0;

@@ -2,6 +2,7 @@
 -- For shipping an async entry: the replicated columns of the rows with the given
 -- keys as they are now (rows outside the filter left out), and the keys that have
 -- no such row any more, to be deleted on the peer.
+{%- let p_keys = "{}.p_keys"|format(function) %}
 {%- if let Some(versions) = versions %}
 -- With each key's version (a key this node has no version of gets the oldest
 -- possible one, so it only fills a gap on the receiving node).
@@ -12,9 +13,10 @@ set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %
 as {{ tag }}
     -- Each key once: an update queues both its old and its new keys, and merged
     -- entries repeat keys (repsync.merge_keys only concatenates).
+    -- The parameter is qualified by the function's name: a column of the same name wins over a bare one.
     with k as (
         select distinct {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
-          from {% call wire::dec(table, "p_keys", key, json, "") %}{% endcall %}
+          from {% call wire::dec(table, p_keys, key, json, "") %}{% endcall %}
     ), r as (
         select {% for c in columns %}{% if !loop.first %}, {% endif %}x.{{ c }}{% endfor %}
           from (select t.*
@@ -24,16 +26,16 @@ as {{ tag }}
          where {{ f }}
          {%- endif %}
     )
-    select (select json_agg(e) from (select {% call wire::enc("r.", columns, json) %}{% endcall %} from r) as e),
+    select (select json_agg(e.*) from (select {% call wire::enc("r.", columns, json) %}{% endcall %} from r) as e),
            case when (select count(*) from r) < (select count(*) from k) then
-           (select json_agg(g)
+           (select json_agg(g.*)
               from (select {% call wire::enc("d.", key, json) %}{% endcall %}
                       from (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from k
                             except
                             select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %} from r) as d) as g)
            end,
 {%- if let Some(versions) = versions %}
-           (select json_agg(v)
+           (select json_agg(v.*)
               from (select {% for c in key %}{% if json.as_text(c) %}k.{{ c }}::text as {{ c }}{% else %}k.{{ c }}{% endif %}, {% endfor %}coalesce(v.repsync_at, '-infinity') as repsync_at,
                            coalesce(v.repsync_origin, '') as repsync_origin, v.repsync_base_at, v.repsync_base_origin,
                            coalesce(v.repsync_deleted, false) as repsync_deleted,

@@ -1,7 +1,7 @@
 {%- import "verify/hash.sql" as h -%}
 {%- import "wire.sql" as wire -%}
 -- The rows of the buckets in $1, as JSON, to copy to the other nodes.
-select coalesce(json_agg(r), '[]')::text
+select coalesce(json_agg(r.*), '[]')::text
   from (select {% call wire::enc("", q.columns, q.json) %}{% endcall %}
           from only {{ q.table }}
          where {% call h::bucket(q, "") %}{% endcall %} = any ($1::int[])
