@@ -303,7 +303,7 @@ impl Nodes {
         self.sql(
             name,
             &format!(
-                "select coalesce(string_agg(t::text, E'\\n' order by t::text), '') from {table} t"
+                "select coalesce(string_agg((t.*)::text, E'\\n' order by (t.*)::text), '') from {table} t"
             ),
         )
     }
