@@ -13,6 +13,7 @@ pub const QUEUES: &str = include_str!("catalog/queues.sql");
 pub const KEY_SEQUENCE: &str = include_str!("catalog/key_sequence.sql");
 pub const CONFLICTS: &str = include_str!("catalog/conflicts.sql");
 pub const CONFLICT_COUNTS: &str = include_str!("catalog/conflict_counts.sql");
+pub const TABLE_SHAPE: &str = include_str!("catalog/table_shape.sql");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
@@ -33,6 +34,59 @@ pub struct Column {
     pub has_float: bool,
     pub has_interval: bool,
     pub has_datetime: bool,
+}
+
+/// How a table holds its rows (see table_shape.sql).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableShape {
+    pub partitioned: bool,
+    /// The root of the partition tree the table is a partition of.
+    pub partition_of: Option<QualifiedName>,
+    /// A partitioned table's partitions at every level, the upper levels first.
+    pub partitions: Vec<QualifiedName>,
+    pub row_security: bool,
+    pub force_row_security: bool,
+}
+
+/// A table's shape; `None` when the table does not exist.
+pub fn table_shape(
+    client: &mut impl GenericClient,
+    table: &QualifiedName,
+) -> anyhow::Result<Option<TableShape>> {
+    let Some(row) = client
+        .query_opt(TABLE_SHAPE, &[&table.schema.as_str(), &table.name.as_str()])
+        .with_context(|| format!("reading how {} holds its rows", table.plain()))?
+    else {
+        return Ok(None);
+    };
+    let name = |schema: String, name: String| -> anyhow::Result<QualifiedName> {
+        Ok(QualifiedName::new(Ident::new(schema)?, Ident::new(name)?))
+    };
+    let partition_of = match (row.get(1), row.get(2)) {
+        (Some(schema), Some(root)) => Some(name(schema, root)?),
+        _ => None,
+    };
+    let schemas: Vec<String> = row.get(3);
+    let names: Vec<String> = row.get(4);
+    Ok(Some(TableShape {
+        partitioned: row.get(0),
+        partition_of,
+        partitions: schemas
+            .into_iter()
+            .zip(names)
+            .map(|(s, n)| name(s, n))
+            .collect::<anyhow::Result<_>>()?,
+        row_security: row.get(5),
+        force_row_security: row.get(6),
+    }))
+}
+
+/// Whether the table is partitioned on this node (false when it does not exist).
+pub fn is_partitioned(
+    client: &mut impl GenericClient,
+    table: &QualifiedName,
+) -> anyhow::Result<bool> {
+    Ok(table_shape(client, table)?.is_some_and(|s| s.partitioned))
 }
 
 /// A table's columns; `None` when the table does not exist.

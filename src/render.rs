@@ -71,6 +71,11 @@ pub struct CaptureFunction<'a> {
     pub local_rank: i32,
     pub dests: &'a [Literal],
     pub table: &'a QualifiedName,
+    /// The table is partitioned on this node: its rows are read through the whole
+    /// partition tree, not `only` the table (whose own storage is empty).
+    pub partitioned: bool,
+    /// The table's name as SQL text, for a cast to regclass on the server.
+    pub table_literal: &'a Literal,
     pub function: &'a Ident,
     pub set_name: &'a Literal,
     pub columns: &'a [Ident],
@@ -90,6 +95,10 @@ pub struct CaptureFunction<'a> {
 pub struct CaptureTriggers<'a> {
     pub table: &'a QualifiedName,
     pub function: &'a Ident,
+    /// The table is partitioned: its truncate is marked for its partitions' triggers.
+    pub partitioned: bool,
+    /// The table is a partition of the replicated (partitioned) table.
+    pub partition: bool,
     /// `create or replace`, which takes only the TRIGGER privilege where dropping
     /// takes the table's owner.
     pub replace: bool,
@@ -99,6 +108,9 @@ pub struct CaptureTriggers<'a> {
 #[template(path = "table/apply_function.sql", escape = "none")]
 pub struct ApplyFunction<'a> {
     pub table: &'a QualifiedName,
+    /// The table is partitioned on this node: its rows are read through the whole
+    /// partition tree, not `only` the table (whose own storage is empty).
+    pub partitioned: bool,
     pub function: &'a Ident,
     pub columns: &'a [Ident],
     pub key: &'a [Ident],
@@ -112,6 +124,9 @@ pub struct ApplyFunction<'a> {
 #[template(path = "table/copy_keys.sql", escape = "none")]
 pub struct CopyKeys<'a> {
     pub table: &'a QualifiedName,
+    /// The table is partitioned on this node: its rows are read through the whole
+    /// partition tree, not `only` the table (whose own storage is empty).
+    pub partitioned: bool,
     pub set_name: &'a Literal,
     pub key: &'a [Ident],
     /// Each key column with its name as a JSON key.
@@ -127,6 +142,9 @@ pub struct CopyKeys<'a> {
 #[template(path = "table/key_high.sql", escape = "none")]
 pub struct KeyHigh<'a> {
     pub table: &'a QualifiedName,
+    /// The table is partitioned on this node: its rows are read through the whole
+    /// partition tree, not `only` the table (whose own storage is empty).
+    pub partitioned: bool,
     pub column: &'a Ident,
     /// The sequence's name as text, cast to regclass on the server.
     pub sequence: &'a Literal,
@@ -154,6 +172,9 @@ pub struct VersionsTable<'a> {
 #[template(path = "table/apply_versioned.sql", escape = "none")]
 pub struct ApplyVersioned<'a> {
     pub table: &'a QualifiedName,
+    /// The table is partitioned on this node: its rows are read through the whole
+    /// partition tree, not `only` the table (whose own storage is empty).
+    pub partitioned: bool,
     pub function: &'a Ident,
     pub versions: &'a Ident,
     pub set_name: &'a Literal,
@@ -180,6 +201,17 @@ pub struct DropObjects<'a> {
     pub capture_function: Option<&'a Ident>,
     pub current_function: &'a Ident,
     pub apply_function: &'a Ident,
+}
+
+#[derive(Template)]
+#[template(path = "table/drop_capture_triggers.sql", escape = "none")]
+pub struct DropCaptureTriggers<'a> {
+    pub set_name: &'a Literal,
+    /// The capture function's name, as text.
+    pub function: &'a Literal,
+    /// Keep the triggers on this table (as SQL text) and its partitions.
+    pub keep_tree: Option<&'a Literal>,
+    pub tag: &'static str,
 }
 
 #[derive(Template)]
@@ -249,6 +281,9 @@ pub struct Uninstall<'a> {
 #[template(path = "table/current_rows.sql", escape = "none")]
 pub struct CurrentRows<'a> {
     pub table: &'a QualifiedName,
+    /// The table is partitioned on this node: its rows are read through the whole
+    /// partition tree, not `only` the table (whose own storage is empty).
+    pub partitioned: bool,
     pub function: &'a Ident,
     pub versions: Option<&'a Ident>,
     pub columns: &'a [Ident],
@@ -263,6 +298,9 @@ pub struct CurrentRows<'a> {
 /// has it, and how keys are put into buckets and rows hashed.
 pub struct Buckets<'a> {
     pub table: &'a QualifiedName,
+    /// The table is partitioned on this node: its rows are read through the whole
+    /// partition tree, not `only` the table (whose own storage is empty).
+    pub partitioned: bool,
     pub key: &'a [Ident],
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
@@ -292,6 +330,22 @@ pub struct RepairRows<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "verify/repair_versions.sql", escape = "none")]
+pub struct RepairVersions<'a> {
+    pub q: &'a Buckets<'a>,
+    pub versions: &'a QualifiedName,
+}
+
+#[derive(Template)]
+#[template(path = "verify/repair_set_versions.sql", escape = "none")]
+pub struct RepairSetVersions<'a> {
+    pub q: &'a Buckets<'a>,
+    pub versions: &'a QualifiedName,
+    /// The versions table's columns: the key, then the version's.
+    pub all: &'a [Ident],
+}
+
+#[derive(Template)]
 #[template(path = "verify/repair_delete.sql", escape = "none")]
 pub struct RepairDelete<'a> {
     pub q: &'a Buckets<'a>,
@@ -301,6 +355,9 @@ pub struct RepairDelete<'a> {
 #[template(path = "ship/copy_rows.sql", escape = "none")]
 pub struct ShipCopyRows<'a> {
     pub table: &'a QualifiedName,
+    /// The table is partitioned on this node: its rows are read through the whole
+    /// partition tree, not `only` the table (whose own storage is empty).
+    pub partitioned: bool,
     pub key: &'a [Ident],
     pub columns: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
@@ -314,6 +371,9 @@ pub struct ShipCopyRows<'a> {
 #[template(path = "ship/gone_keys.sql", escape = "none")]
 pub struct ShipGoneKeys<'a> {
     pub table: &'a QualifiedName,
+    /// The table is partitioned on this node: its rows are read through the whole
+    /// partition tree, not `only` the table (whose own storage is empty).
+    pub partitioned: bool,
     pub key: &'a [Ident],
     pub filter: Option<&'a RowFilter>,
     /// Which columns travel as text, and which settings their text depends on.

@@ -31,6 +31,8 @@ pub struct Outcome {
 /// A replicated table as the two ends know it.
 struct Set {
     source: QualifiedName,
+    /// The source table is partitioned on the origin.
+    partitioned: bool,
     dest: QualifiedName,
     key: Vec<Ident>,
     columns: Vec<Ident>,
@@ -180,8 +182,10 @@ fn load_set(src: &mut Transaction, dst: &mut Transaction, set: &str) -> anyhow::
         .map(|c| c.name.clone())
         .collect();
     let json = catalog::WireFormat::of(&table_columns, &columns);
+    let partitioned = catalog::is_partitioned(src, &source)?;
     Ok(Set {
         source,
+        partitioned,
         dest,
         key,
         columns,
@@ -214,6 +218,7 @@ fn ship_keys(
     ));
     let copy_out = render(&render::ShipCopyRows {
         table: &set.source,
+        partitioned: set.partitioned,
         key: &set.key,
         columns: &set.columns,
         filter: set.filter.as_ref(),
@@ -240,6 +245,7 @@ fn ship_keys(
     if copied < keys {
         let gone_sql = render(&render::ShipGoneKeys {
             table: &set.source,
+            partitioned: set.partitioned,
             key: &set.key,
             filter: set.filter.as_ref(),
             json: &set.json,

@@ -57,6 +57,7 @@ impl Table {
     fn buckets(&self, typed: bool) -> render::Buckets<'_> {
         render::Buckets {
             table: &self.name,
+            partitioned: false,
             key: &self.key,
             columns: &self.columns,
             filter: self.filter.as_ref(),
@@ -81,6 +82,8 @@ impl Table {
             local_rank: i32::MAX,
             dests,
             table: &self.name,
+            partitioned: false,
+            table_literal: &Literal::new(self.name.to_string()),
             function: &ident(&format!("capture_{set_name}")),
             set_name: &Literal::new(set_name),
             columns: &self.columns,
@@ -95,6 +98,7 @@ impl Table {
         render(&render::CurrentRows {
             json: &self.json,
             table: &self.name,
+            partitioned: false,
             function: &ident(&format!("current_{set_name}")),
             versions: None,
             columns: &self.columns,
@@ -108,6 +112,8 @@ impl Table {
         render(&render::CaptureTriggers {
             table: &self.name,
             function: &ident(&format!("capture_{set_name}")),
+            partitioned: false,
+            partition: false,
             replace: false,
         })
     }
@@ -116,6 +122,7 @@ impl Table {
         render(&render::ApplyFunction {
             json: &self.json,
             table: &self.name,
+            partitioned: false,
             function: &ident(&format!("apply_{set_name}")),
             columns: &self.columns,
             key: &self.key,
@@ -216,6 +223,7 @@ fn json_columns_travel_as_text() {
     let copy_rows = render(&render::ShipCopyRows {
         json: &t.json,
         table: &t.name,
+        partitioned: false,
         key: &t.key,
         columns: &t.columns,
         filter: None,
@@ -226,6 +234,7 @@ fn json_columns_travel_as_text() {
     let gone = render(&render::ShipGoneKeys {
         json: &t.json,
         table: &t.name,
+        partitioned: false,
         key: &t.key,
         filter: None,
     });
@@ -271,6 +280,8 @@ fn versioned_hostile_table() {
         local_rank: 2,
         dests: &[Literal::new("b")],
         table: &t.name,
+        partitioned: false,
+        table_literal: &Literal::new(t.name.to_string()),
         function: &ident("capture_hostile"),
         set_name: &Literal::new("hostile"),
         columns: &t.columns,
@@ -286,6 +297,7 @@ fn versioned_hostile_table() {
     let current = render(&render::CurrentRows {
         json: &t.json,
         table: &t.name,
+        partitioned: false,
         function: &ident("current_hostile"),
         versions: Some(&versions),
         columns: &t.columns,
@@ -304,6 +316,7 @@ fn versioned_hostile_table() {
         let apply = render(&render::ApplyVersioned {
             json: &t.json,
             table: &t.name,
+            partitioned: false,
             function: &ident("apply_hostile"),
             versions: &versions,
             set_name: &Literal::new("hostile"),
@@ -671,6 +684,7 @@ fn ship_statements_prepare_on_postgres() {
     let copy_rows = render(&render::ShipCopyRows {
         json: &t.json,
         table: &t.name,
+        partitioned: false,
         key: &t.key,
         columns: &t.columns,
         filter: t.filter.as_ref(),
@@ -680,6 +694,7 @@ fn ship_statements_prepare_on_postgres() {
     let gone = render(&render::ShipGoneKeys {
         json: &t.json,
         table: &t.name,
+        partitioned: false,
         key: &t.key,
         filter: t.filter.as_ref(),
     });

@@ -1,7 +1,7 @@
 //! `repsync add-table`: checks the table on every node and installs the generated
 //! capture triggers on the senders and the apply function on the receivers.
 use super::{Connected, Context, connect_all, execute_all, on_node, print_dry_run};
-use crate::catalog::{self, Column, ReplicatedTable, WireFormat};
+use crate::catalog::{self, Column, ReplicatedTable, TableShape, WireFormat};
 use crate::cli::AddTableArgs;
 use crate::config::{Node, NodeName};
 use crate::db;
@@ -227,6 +227,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
 
     let mut plans = Vec::new();
     let mut unchanged = true;
+    let mut copy_from_partitioned = false;
     for (index, conn) in conns.iter_mut().enumerate() {
         let name = conn.node.name.clone();
         let sends = !dests_of(&name).is_empty();
@@ -236,8 +237,14 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         } else {
             target.clone().unwrap_or_else(|| source.clone())
         };
-        if sends || receives {
+        let shape = if sends || receives {
             check_table(conn, &local, &typed, &key)?;
+            check_shape(conn, &local)?
+        } else {
+            TableShape::default()
+        };
+        if conn.node.name.as_str() == copy_from.as_ref().map_or("", |f| f.as_str()) {
+            copy_from_partitioned = shape.partitioned;
         }
         if sends && let Some(f) = &filter {
             check_row_filter(conn, &local, f)?;
@@ -282,6 +289,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 &json,
                 &key_json,
                 replace_triggers,
+                &shape,
             )
         };
         let mut node_options = serde_json::to_value(&options)?;
@@ -351,6 +359,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
             .collect();
         let copy = render(&render::CopyKeys {
             table: &source,
+            partitioned: copy_from_partitioned,
             set_name: &Literal::new(set.as_str()),
             key: &key,
             key_names: &key_names,
@@ -604,6 +613,22 @@ fn unsupported_type(
     ))
 }
 
+/// A partition is refused: statements through its partitioned table do not fire
+/// its triggers, so its changes would be captured only in part.
+fn check_shape(conn: &mut Connected, table: &QualifiedName) -> anyhow::Result<TableShape> {
+    let shape = catalog::table_shape(&mut conn.client, table)?.unwrap_or_default();
+    if let Some(root) = &shape.partition_of {
+        return Err(usage(format!(
+            "node {}: table {} is a partition of {}; replicate the partitioned table instead (repsync add-table {}): writes through it and into its partitions are both captured",
+            conn.node.name,
+            table.plain(),
+            root.plain(),
+            root.plain()
+        )));
+    }
+    Ok(shape)
+}
+
 fn check_row_filter(
     conn: &mut Connected,
     table: &QualifiedName,
@@ -647,7 +672,9 @@ fn install_sql(
     json: &WireFormat,
     key_json: &WireFormat,
     replace_triggers: bool,
+    shape: &TableShape,
 ) -> anyhow::Result<String> {
+    let partitioned = shape.partitioned;
     let set_literal = Literal::new(set);
     let dest_literals: Vec<Literal> = dests.iter().map(|d| Literal::new(d.to_string())).collect();
     let versions = versions_table(set)?;
@@ -664,6 +691,7 @@ fn install_sql(
         let function = capture_function(set)?;
         sql.push_str(&render(&render::CurrentRows {
             table: local,
+            partitioned,
             function: &current_function(set)?,
             versions: policy.is_some().then_some(&versions),
             columns,
@@ -686,6 +714,8 @@ fn install_sql(
             },
             dests: &dest_literals,
             table: local,
+            partitioned,
+            table_literal: &Literal::new(local.to_string()),
             function: &function,
             set_name: &set_literal,
             columns,
@@ -705,14 +735,36 @@ fn install_sql(
         sql.push_str(&render(&render::CaptureTriggers {
             table: local,
             function: &function,
+            partitioned,
+            partition: false,
             replace: replace_triggers,
         }));
+        // Statements that name a partition fire its own triggers only.
+        for partition in &shape.partitions {
+            sql.push_str(&render(&render::CaptureTriggers {
+                table: partition,
+                function: &function,
+                partitioned: false,
+                partition: true,
+                replace: replace_triggers,
+            }));
+        }
+        if replace_triggers {
+            // Partitions detached since the last install keep their triggers otherwise.
+            sql.push_str(&render(&render::DropCaptureTriggers {
+                set_name: &set_literal,
+                function: &Literal::new(function.as_str()),
+                keep_tree: Some(&Literal::new(local.to_string())),
+                tag: render::tag(),
+            }));
+        }
     }
     if receives {
         let non_key = catalog::non_key_columns(columns, key);
         match policy {
             None => sql.push_str(&render(&render::ApplyFunction {
                 table: local,
+                partitioned,
                 function: &apply_function(set)?,
                 columns,
                 key,
@@ -722,6 +774,7 @@ fn install_sql(
             })),
             Some(policy) => sql.push_str(&render(&render::ApplyVersioned {
                 table: local,
+                partitioned,
                 function: &apply_function(set)?,
                 versions: &versions,
                 set_name: &set_literal,
@@ -806,8 +859,10 @@ fn sequence_fixes(
     // The highest value any node has stored or handed out, per key column.
     let mut high: std::collections::BTreeMap<Ident, i64> = Default::default();
     for (index, seq) in &found {
+        let partitioned = catalog::is_partitioned(&mut conns[*index].client, table)?;
         let sql = render(&render::KeyHigh {
             table,
+            partitioned,
             column: &seq.column,
             sequence: &Literal::new(seq.sequence.to_string()),
         });
@@ -852,12 +907,22 @@ pub struct Keep {
 pub fn drop_sql(old: &ReplicatedTable, keep: Keep) -> anyhow::Result<String> {
     let local = old.local_name()?;
     let versions = versions_table(&old.set_name)?;
-    Ok(render(&render::DropObjects {
+    let mut sql = String::new();
+    if !keep.capture {
+        sql.push_str(&render(&render::DropCaptureTriggers {
+            set_name: &Literal::new(old.set_name.clone()),
+            function: &Literal::new(capture_function(&old.set_name)?.as_str()),
+            keep_tree: None,
+            tag: render::tag(),
+        }));
+    }
+    sql.push_str(&render(&render::DropObjects {
         set_name: &Literal::new(old.set_name.clone()),
         versions: (!keep.versions).then_some(&versions),
         sender_table: (old.is_sender && old.table_exists && !keep.capture).then_some(&local),
         capture_function: (!keep.capture).then_some(&capture_function(&old.set_name)?),
         current_function: &current_function(&old.set_name)?,
         apply_function: &apply_function(&old.set_name)?,
-    }))
+    }));
+    Ok(sql)
 }

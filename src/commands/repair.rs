@@ -53,6 +53,21 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
             .get(0);
         rows.push(json);
     }
+    // A table that several nodes write: the keys' versions go with the rows.
+    let mut versions = Vec::new();
+    if let Some(table) = &right.versions {
+        for chunk in &chunks {
+            let sql = render(&render::RepairVersions {
+                q: &right.buckets(typed),
+                versions: table,
+            });
+            let json: String = conns[right.conn]
+                .client
+                .query_one(sql.as_str(), &[chunk])?
+                .get(0);
+            versions.push(json);
+        }
+    }
     let targets: Vec<usize> = (0..copies.len()).filter(|i| *i != from).collect();
     let names: Vec<&str> = targets.iter().map(|i| copies[*i].node.as_str()).collect();
     if args.dry_run.dry_run {
@@ -83,6 +98,10 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
     // replication sessions, so the capture triggers leave these changes alone.
     let nodes: Vec<usize> = targets.iter().map(|&i| copies[i].conn).collect();
     let what = format!("repair of {}", source.plain());
+    let version_columns = super::add_table::VERSION_COLUMNS
+        .iter()
+        .map(|c| crate::sql::Ident::new(*c))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     all_or_nothing(&mut conns, &nodes, &what, |k, client| {
         let (delete, upsert) = statements(&copies[targets[k]], typed);
         client.execute(
@@ -92,6 +111,19 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
         for (chunk, json) in chunks.iter().zip(&rows) {
             client.execute(delete.as_str(), &[chunk, json])?;
             client.execute(upsert.as_str(), &[json])?;
+        }
+        let copy = &copies[targets[k]];
+        if let Some(table) = &copy.versions {
+            let mut all = copy.key.clone();
+            all.extend(version_columns.iter().cloned());
+            let set = render(&render::RepairSetVersions {
+                q: &copy.buckets(typed),
+                versions: table,
+                all: &all,
+            });
+            for (chunk, json) in chunks.iter().zip(&versions) {
+                client.execute(set.as_str(), &[chunk, json])?;
+            }
         }
         Ok(())
     })?;

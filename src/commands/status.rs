@@ -298,6 +298,24 @@ fn print_tables(report: &Report) {
             ]);
         }
         println!("{tables}");
+        for t in &report.tables {
+            for n in t.nodes.iter().filter(|n| n.objects != "ok") {
+                let what: Vec<&str> = n
+                    .missing
+                    .iter()
+                    .map(|m| m.as_str())
+                    .chain(n.changed.iter().map(|c| c.as_str()))
+                    .collect();
+                println!(
+                    "node {}: {}: {} {}; run `repsync add-table {}` again with its options",
+                    n.node,
+                    t.table,
+                    n.objects,
+                    what.join(", "),
+                    t.table
+                );
+            }
+        }
     }
 
     if report.queues.is_empty() {

@@ -33,6 +33,10 @@ pub(super) struct Copy {
     pub conn: usize,
     pub node: String,
     pub table: QualifiedName,
+    /// Partitioned on this node: read through its partitions.
+    pub partitioned: bool,
+    /// The versions table of a table that several nodes write.
+    pub versions: Option<QualifiedName>,
     pub key: Vec<Ident>,
     pub columns: Vec<Ident>,
     pub filter: Option<RowFilter>,
@@ -44,6 +48,7 @@ impl Copy {
     pub fn buckets(&self, typed: bool) -> render::Buckets<'_> {
         render::Buckets {
             table: &self.table,
+            partitioned: self.partitioned,
             key: &self.key,
             columns: &self.columns,
             filter: self.filter.as_ref(),
@@ -239,10 +244,21 @@ pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow:
         let (columns, filter) = catalog::stored_columns_and_filter(&table, &t.options)
             .map_err(|e| anyhow::anyhow!("node {node}: {e:#}"))?;
         let json = catalog::WireFormat::of(&columns_now, &columns);
+        let partitioned = catalog::is_partitioned(&mut conn.client, &table)?;
+        let options: serde_json::Value = serde_json::from_str(&t.options)?;
+        let versions = match options.get("conflict") {
+            Some(_) => Some(QualifiedName::new(
+                Ident::new("repsync")?,
+                super::add_table::versions_table(&set)?,
+            )),
+            None => None,
+        };
         copies.push(Copy {
             conn: index,
             node,
             table,
+            partitioned,
+            versions,
             key,
             columns,
             filter,

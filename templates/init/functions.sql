@@ -464,10 +464,12 @@ as {{ tag }}
      where p.pronamespace = 'repsync'::regnamespace
        and p.proname in ('capture_' || p_set_name, 'apply_' || p_set_name, 'current_' || p_set_name)
     union all
+    -- On the table and, when it is partitioned, on every partition below it.
     select 'trigger ' || quote_ident(tg.tgname) || ' on ' || tg.tgrelid::regclass::text, md5(pg_get_triggerdef(tg.oid))
       from pg_trigger tg
       join repsync.replicated_table t on t.set_name = p_set_name
-     where tg.tgrelid = to_regclass(quote_ident(t.local_schema) || '.' || quote_ident(t.local_table))
+      cross join lateral (select to_regclass(quote_ident(t.local_schema) || '.' || quote_ident(t.local_table)) as oid) r
+     where (tg.tgrelid = r.oid or tg.tgrelid in (select pt.relid from pg_partition_tree(r.oid) pt))
        and tg.tgname like 'repsync\_capture\_%'
 {{ tag }};
 

@@ -11,7 +11,7 @@ select json_agg(g.*)::text
                 except
                 select {% for c in key %}{% if !loop.first %}, {% endif %}x.{{ c }}{% endfor %}
                   from (select t.*
-                          from only {{ table }} as t
+                          from {% if !partitioned %}only {% endif %}{{ table }} as t
                          where ({% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}) in (select * from k)) as x
 {%- if let Some(f) = filter %}
                  where {{ f }}

@@ -14,18 +14,18 @@ as {{ tag }}
 {%- let p_new_or_empty = "coalesce({}.p_new, '[]')"|format(function) %}
 begin
     if p_op = 'T' then
-        truncate only {{ table }};
+        truncate {% if !partitioned %}only {% endif %}{{ table }};
         return;
     end if;
     if p_old is not null and p_op = 'K' then
         -- An async entry's keys whose rows are gone from the source: none of them
         -- is among the rows in p_new (repsync.entry_call).
-        delete from only {{ table }} as t
+        delete from {% if !partitioned %}only {% endif %}{{ table }} as t
          using {% call wire::dec(table, p_old, key, json, "gone") %}{% endcall %}
          where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = gone.{{ c }}{% endfor %};
     elsif p_old is not null then
         -- Keys that are gone: all of them for a delete, the changed ones for an update.
-        delete from only {{ table }} as t
+        delete from {% if !partitioned %}only {% endif %}{{ table }} as t
          using (select {% for c in key %}{% if !loop.first %}, {% endif %}{{ c }}{% endfor %}
                   from {% call wire::dec(table, p_old, key, json, "") %}{% endcall %}
                 except

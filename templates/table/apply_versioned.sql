@@ -28,7 +28,7 @@ declare
     v_lock_timeout text := current_setting('lock_timeout');
 begin
     if p_op = 'T' then
-        truncate only {{ table }};
+        truncate {% if !partitioned %}only {% endif %}{{ table }};
         return;
     end if;
     -- Local writers lock a row, then (in the capture trigger) its version; this
@@ -47,7 +47,7 @@ begin
     -- of them has then committed (the comparison below, a new statement, sees its
     -- version), and none can change them before this transaction ends. A key
     -- without a version gets an empty one to lock, which counts as none.
-    perform from only {{ table }} as t
+    perform from {% if !partitioned %}only {% endif %}{{ table }} as t
      where ({% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}) in
            (select {% for c in key %}{% if !loop.first %}, {% endif %}i.{{ c }}{% endfor %}
               from {% call incoming() %}{% endcall %} as i)
@@ -87,7 +87,7 @@ begin
             on {% for c in key %}{% if !loop.first %} and {% endif %}rr.{{ c }} = (i.v).{{ c }}{% endfor %}
           left join lateral (
                 select {% for c in columns %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}
-                  from only {{ table }} as t
+                  from {% if !partitioned %}only {% endif %}{{ table }} as t
                  where {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = (i.v).{{ c }}{% endfor %}
                ) as lr on true
     ), judged as (
@@ -131,7 +131,7 @@ begin
                end as applies
           from judged as j
     ), removed as (
-        delete from only {{ table }} as t
+        delete from {% if !partitioned %}only {% endif %}{{ table }} as t
          using decided as d
          where d.applies and d.remote_row is null
            and {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = (d.v).{{ c }}{% endfor %}

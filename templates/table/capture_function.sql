@@ -54,7 +54,7 @@ select {% call wire::enc("", key, json) %}{% endcall %} from {{ rel }}{% if let 
     function, operator and type in it is schema-qualified, relations are
     repsync's or the statement's transition tables, so a writer's search_path
     cannot redirect anything it runs as its owner (tests/hostile_input.rs). #}
-{%- let bare = async_mode && !versioned && filter.is_none() %}
+{%- let bare = async_mode && !versioned && filter.is_none() && !partitioned %}
 create or replace function repsync.{{ function }}()
 returns trigger language plpgsql security definer
 {%- if !bare %}
@@ -72,6 +72,30 @@ begin
     if pg_catalog.current_setting('repsync.origin', true) operator(pg_catalog.<>) '' then
         return null;
     end if;
+{%- if partitioned %}
+    -- The partitioned table's statements fire its own triggers, a partition's
+    -- statements (naming the partition) the partition's, which pass an argument.
+    if TG_NARGS > 0 then
+        -- Detached since add-table: no longer part of the replicated table.
+        if pg_catalog.pg_partition_root(TG_RELID) is distinct from {{ table_literal }}::pg_catalog.regclass then
+            return null;
+        end if;
+        -- Partitions need not match from node to node, so truncating one cannot be
+        -- sent as a truncate; truncating the partitioned table truncates them too.
+        if TG_OP = 'TRUNCATE' then
+            if pg_catalog.current_setting('repsync.truncating', true) is distinct from {{ set_name }} then
+                raise exception 'repsync: % is a partition of the replicated table %; truncating it alone would not be replicated',
+                    pg_catalog.format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME), {{ table_literal }}
+                    using hint = 'delete its rows instead (they are replicated as deletes), or truncate the partitioned table';
+            end if;
+            return null;
+        end if;
+    elsif TG_WHEN = 'BEFORE' then
+        -- Before a truncate of the partitioned table, which truncates its partitions.
+        perform pg_catalog.set_config('repsync.truncating', {{ set_name }}, true);
+        return null;
+    end if;
+{%- endif %}
 {%- if async_mode || versioned %}
     -- Only the keys, in one statement (this runs for every statement on the table):
     -- the rows are read when the change is shipped, as they are then. Async mode
@@ -93,7 +117,15 @@ begin
         {%- if versioned %}{% call record_versions("new_rows", "") %}{% endcall %}{% endif %}
         {%- call queue_keys("new_rows", "") %}{% endcall %}
     else
-{%- if async_mode %}
+{%- if partitioned %}
+        perform pg_catalog.set_config('repsync.truncating', '', true);
+{%- endif %}
+{%- if versioned %}
+        -- Which of the other nodes' concurrent changes a truncate overtakes cannot be
+        -- told, so the nodes could not agree on what remains: refused.
+        raise exception 'repsync: % is written on several nodes; TRUNCATE on it is not replicated', {{ table_literal }}
+            using hint = 'delete its rows instead (a delete is versioned like any change), or remove the table from replication first';
+{%- else if async_mode %}
         insert into repsync.sync_err_rec (dest, set_name, op, origin_xid)
 {%- if dests.len() == 1 %}
         values ({{ dests[0] }}, {{ set_name }}, 'T', pg_catalog.pg_current_xact_id());
@@ -147,6 +179,9 @@ begin
                   from old_rows{% if let Some(f) = filter %} where {{ f }}{% endif %}) r
         having count(*) > 0;
     elsif TG_OP = 'TRUNCATE' then
+{%- if partitioned %}
+        perform pg_catalog.set_config('repsync.truncating', '', true);
+{%- endif %}
         insert into repsync.pending (set_name, op) values ({{ set_name }}, 'T');
     end if;
 {%- endif %}

@@ -8,7 +8,7 @@ select d.dest, {{ set_name }}, 'K', c.keys, pg_current_xact_id()
   from (select n.chunk, json_agg(n.k) as keys
           from (select (row_number() over (order by {% for c in key %}{% if !loop.first %}, {% endif %}t.{{ c }}{% endfor %}) - 1) / {{ chunk_rows }} as chunk,
                        json_build_object({% for (c, name) in key_names %}{% if !loop.first %}, {% endif %}{{ name }}, t.{{ c }}{% if json.as_text(c) %}::text{% endif %}{% endfor %}) as k
-                  from only {{ table }} as t
+                  from {% if !partitioned %}only {% endif %}{{ table }} as t
 {%- if let Some(f) = filter %}
                  where {{ f }}
 {%- endif %}

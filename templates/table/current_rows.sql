@@ -20,7 +20,7 @@ as {{ tag }}
     ), r as (
         select {% for c in columns %}{% if !loop.first %}, {% endif %}x.{{ c }}{% endfor %}
           from (select t.*
-                  from only {{ table }} as t
+                  from {% if !partitioned %}only {% endif %}{{ table }} as t
                   join k on {% for c in key %}{% if !loop.first %} and {% endif %}t.{{ c }} = k.{{ c }}{% endfor %}) as x
          {%- if let Some(f) = filter %}
          where {{ f }}

@@ -4,7 +4,7 @@
 select {% call h::bucket(q, "") %}{% endcall %} as bucket,
        count(*) as rows,
        sum({% call h::row_hash(q, q.columns, "") %}{% endcall %})::text as hash
-  from only {{ q.table }}
+  from {% if !q.partitioned %}only {% endif %}{{ q.table }}
 {%- if let Some(f) = q.filter %}
  where {{ f }}
 {%- endif %}

@@ -1,7 +1,7 @@
 {%- import "verify/hash.sql" as h -%}
 {%- import "wire.sql" as wire -%}
 -- Rows of the buckets in $1 whose key is not among the rows in $2 (JSON).
-delete from only {{ q.table }} as t
+delete from {% if !q.partitioned %}only {% endif %}{{ q.table }} as t
  where {% call h::bucket(q, "t.") %}{% endcall %} = any ($1::int[])
 {%- if let Some(f) = q.filter %}
    and {{ f }}

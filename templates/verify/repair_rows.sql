@@ -3,7 +3,7 @@
 -- The rows of the buckets in $1, as JSON, to copy to the other nodes.
 select coalesce(json_agg(r.*), '[]')::text
   from (select {% call wire::enc("", q.columns, q.json) %}{% endcall %}
-          from only {{ q.table }}
+          from {% if !q.partitioned %}only {% endif %}{{ q.table }}
          where {% call h::bucket(q, "") %}{% endcall %} = any ($1::int[])
 {%- if let Some(f) = q.filter %}
            and {{ f }}
