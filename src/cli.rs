@@ -177,6 +177,10 @@ pub struct RunArgs {
     pub once: bool,
     #[command(flatten)]
     pub batch: Batch,
+    /// Delete logged conflicts older than this (30d, 12h, 90m, 45s) on the nodes it
+    /// ships from, at most once a minute [default: keep them all]
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub keep_conflicts: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
