@@ -14,6 +14,7 @@ pub const KEY_SEQUENCE: &str = include_str!("catalog/key_sequence.sql");
 pub const CONFLICTS: &str = include_str!("catalog/conflicts.sql");
 pub const CONFLICT_COUNTS: &str = include_str!("catalog/conflict_counts.sql");
 pub const TABLE_SHAPE: &str = include_str!("catalog/table_shape.sql");
+pub const PURGE_CONFLICTS: &str = include_str!("catalog/purge_conflicts.sql");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
@@ -455,4 +456,29 @@ pub fn key_sequences(
         }
     }
     Ok(found)
+}
+
+/// What a purge of the conflict log did on one node.
+#[derive(Debug, Clone, Copy)]
+pub struct Purged {
+    pub deleted: i64,
+    pub remaining: i64,
+}
+
+/// Deletes the node's logged conflicts of `table` (its name as given to
+/// add-table) or of all tables, except the newest `keep` and those logged less
+/// than `older_than` ago; an entry goes only when neither keeps it.
+pub fn purge_conflicts(
+    client: &mut impl GenericClient,
+    table: Option<&str>,
+    keep: Option<i64>,
+    older_than: Option<std::time::Duration>,
+) -> Result<Purged, postgres::Error> {
+    // Durations are whole seconds of at most a hundred years (cli::duration).
+    let seconds = older_than.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let row = client.query_one(PURGE_CONFLICTS, &[&table, &keep, &seconds])?;
+    Ok(Purged {
+        deleted: row.get("deleted"),
+        remaining: row.get("remaining"),
+    })
 }

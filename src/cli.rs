@@ -1,5 +1,6 @@
 //! Every clap type of the command line.
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -33,7 +34,7 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Make a replicated table on the other nodes match one node's
     Repair(RepairArgs),
-    /// List the conflicts each node settled (tables that several nodes write)
+    /// List the conflicts each node settled (tables that several nodes write), or purge them
     Conflicts(ConflictsArgs),
     /// Remove everything repsync installed, on every node
     Uninstall(UninstallArgs),
@@ -176,6 +177,10 @@ pub struct RunArgs {
     pub once: bool,
     #[command(flatten)]
     pub batch: Batch,
+    /// Delete logged conflicts older than this (30d, 12h, 90m, 45s) on the nodes it
+    /// ships from, at most once a minute [default: keep them all]
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub keep_conflicts: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -198,12 +203,27 @@ pub struct VerifyArgs {
 pub struct ConflictsArgs {
     /// Only this table, as given to add-table
     pub table: Option<String>,
+    /// Only this node [default: every node]
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
     /// At most this many per node, newest first
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..))]
     pub limit: i64,
     /// Print JSON for programs instead of text
     #[arg(long)]
     pub json: bool,
+    /// Delete logged conflicts instead of listing them, all but what --keep and
+    /// --older-than keep (at least one of them is needed)
+    #[arg(long, conflicts_with_all = ["limit", "json"])]
+    pub purge: bool,
+    /// With --purge: keep the newest N per node
+    #[arg(long, value_name = "N", requires = "purge", value_parser = clap::value_parser!(i64).range(0..))]
+    pub keep: Option<i64>,
+    /// With --purge: delete only entries older than this (30d, 12h, 90m, 45s)
+    #[arg(long, value_name = "DURATION", requires = "purge", value_parser = duration)]
+    pub older_than: Option<Duration>,
+    #[command(flatten)]
+    pub confirm: Confirm,
 }
 
 #[derive(Debug, Args)]
@@ -232,3 +252,86 @@ pub struct UninstallArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {}
+
+/// The longest duration accepted: a hundred years.
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A duration as a number and a unit, d, h, m or s (`30d`, `12h`, `90m`, `45s`),
+/// or several of them (`1h30m`).
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let wrong = || {
+        format!(
+            "{text:?} is not a duration: write a whole number and a unit, d, h, m or s (30d, 12h, 90m, 45s, 1h30m)"
+        )
+    };
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(wrong());
+    }
+    let mut seconds: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(wrong)?;
+        if digits == 0 {
+            return Err(wrong());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| wrong())?;
+        let unit = match rest[digits..].chars().next() {
+            Some('d') => 24 * 3600,
+            Some('h') => 3600,
+            Some('m') => 60,
+            Some('s') => 1,
+            _ => return Err(wrong()),
+        };
+        seconds = number
+            .checked_mul(unit)
+            .and_then(|s| seconds.checked_add(s))
+            .filter(|s| *s <= MAX_DURATION.as_secs())
+            .ok_or_else(|| format!("{text:?} is longer than the longest duration, 36500d"))?;
+        rest = &rest[digits + 1..];
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// A duration as [`duration`] reads it: `90m` shows as `1h30m`.
+pub fn show_duration(d: Duration) -> String {
+    let mut seconds = d.as_secs();
+    if seconds == 0 {
+        return "0s".into();
+    }
+    let mut text = String::new();
+    for (unit, length) in [('d', 86400), ('h', 3600), ('m', 60), ('s', 1)] {
+        if seconds >= length {
+            text.push_str(&format!("{}{unit}", seconds / length));
+            seconds %= length;
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_numbers_with_units() {
+        let secs = |text| duration(text).map(|d| d.as_secs());
+        assert_eq!(secs("30d"), Ok(30 * 86400));
+        assert_eq!(secs("12h"), Ok(12 * 3600));
+        assert_eq!(secs("90m"), Ok(5400));
+        assert_eq!(secs("45s"), Ok(45));
+        assert_eq!(secs("0s"), Ok(0));
+        assert_eq!(secs("1h30m"), Ok(5400));
+        assert_eq!(secs("36500d"), Ok(MAX_DURATION.as_secs()));
+        for bad in [
+            "", "30", "d", "30x", "1.5h", "-1s", "30 d", "1h30", "h1", "30dd", "é", "1é",
+        ] {
+            assert!(duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(duration("36501d").unwrap_err().contains("longest"));
+        assert!(duration("99999999999999999999s").is_err());
+        for text in ["30d", "12h", "1h30m", "45s", "0s", "1d1s"] {
+            assert_eq!(show_duration(duration(text).unwrap()), text);
+        }
+        assert_eq!(show_duration(duration("90m").unwrap()), "1h30m");
+    }
+}

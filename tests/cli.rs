@@ -68,6 +68,7 @@ fn help_lists_every_subcommand_and_flag() {
         "status",
         "verify",
         "repair",
+        "conflicts",
         "uninstall",
         "demo",
     ] {
@@ -105,6 +106,11 @@ fn help_lists_every_subcommand_and_flag() {
         ("uninstall", &["--force", "--yes", "--dry-run"][..]),
         ("init", &["--dry-run"][..]),
         ("status", &["--json"][..]),
+        (
+            "conflicts",
+            &["--node", "--purge", "--keep", "--older-than", "--yes"][..],
+        ),
+        ("run", &["--keep-conflicts"][..]),
     ] {
         let (code, stdout, _) = run(&[sub, "--help"], &[]);
         assert_eq!(code, 0);
@@ -128,6 +134,10 @@ fn bad_arguments_exit_2() {
         &["drain-errors", "--limit", "0"][..],
         &["drain-errors", "--discard", "1"][..],
         &["status", "--bogus"][..],
+        &["conflicts", "--keep", "1"][..],
+        &["conflicts", "--purge", "--older-than", "3x"][..],
+        &["conflicts", "--purge", "--keep", "1", "--json"][..],
+        &["run", "--keep-conflicts", "soon"][..],
     ] {
         let (code, stdout, stderr) = run(args, &[]);
         assert_eq!(code, 2, "repsync {args:?}\n{stdout}\n{stderr}");

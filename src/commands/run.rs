@@ -1,7 +1,8 @@
 //! `repsync run`: the shipper. One thread per node; each wakes on NOTIFY from the
 //! capture triggers (or every second), ships every destination's queue through
 //! `repsync.drain_errors` until it is empty, and backs off from a failing peer
-//! without holding up the others.
+//! without holding up the others. With `--keep-conflicts`, each thread also
+//! purges its node's conflict log of old entries, at most once a minute.
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use postgres::Client;
 use tracing::{info, warn};
 
 use super::Context;
+use crate::catalog;
 use crate::cli::RunArgs;
 use crate::config::{Config, Node};
 use crate::db;
@@ -44,6 +46,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The advisory lock a shipper holds while it waits for a NOTIFY; capture triggers
 /// notify only when they cannot get it shared ("repsync", "idle").
 pub const IDLE_LOCK: [i32; 2] = [0x7265_7073, 0x6964_6c65];
+/// How often `--keep-conflicts` purges a node's conflict log.
+const PURGE_CONFLICTS_EVERY: Duration = Duration::from_secs(60);
 /// Keys (as JSON text) in a batch from which the shipper copies rows itself: about
 /// 3000 single-column keys. Measured on two cores, below that the dblink drain
 /// costs the writers less, above it the copy is faster (100k rows: 1.3 s, 2.1 s).
@@ -67,13 +71,14 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
             on_signal.store(true, Ordering::SeqCst);
         })?;
     }
+    let args = &args;
     let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
             .map(|node| {
                 let stop = stop.clone();
                 let config = &config;
-                scope.spawn(move || ship_node(config, node, args.batch.limit, args.once, &stop))
+                scope.spawn(move || ship_node(config, node, args, &stop))
             })
             .collect();
         handles
@@ -106,17 +111,55 @@ struct Destination {
     retry_at: Option<Instant>,
 }
 
+/// `--keep-conflicts` on one node: how old an entry of the conflict log may get,
+/// and when the log was last purged (kept across reconnections).
+struct ConflictRetention {
+    keep: Duration,
+    last: Option<Instant>,
+}
+
+impl ConflictRetention {
+    /// Deletes the entries older than `keep`, unless that was tried less than a
+    /// minute ago. A failure is logged and does not stop the shipping.
+    fn purge_if_due(&mut self, node: &Node, client: &mut Client) {
+        if self
+            .last
+            .is_some_and(|at| at.elapsed() < PURGE_CONFLICTS_EVERY)
+        {
+            return;
+        }
+        self.last = Some(Instant::now());
+        match catalog::purge_conflicts(client, None, None, Some(self.keep)) {
+            Ok(purged) if purged.deleted > 0 => info!(
+                node = %node.name,
+                deleted = purged.deleted,
+                remaining = purged.remaining,
+                "conflict log purged"
+            ),
+            Ok(_) => {}
+            Err(err) => warn!(
+                node = %node.name,
+                error = %db::error_text(&err),
+                "cannot purge the conflict log; trying again in a minute"
+            ),
+        }
+    }
+}
+
 fn ship_node(
     config: &Config,
     node: &Node,
-    limit: i32,
-    once: bool,
+    args: &RunArgs,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
+    let once = args.once;
     // The last failure, so a node that stays down (or not initialised) is logged
     // once, not once per attempt.
     let mut failing: Option<String> = None;
     let mut backoff = Duration::from_secs(1);
+    let mut retention = args
+        .keep_conflicts
+        .map(|keep| ConflictRetention { keep, last: None });
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
@@ -131,7 +174,7 @@ fn ship_node(
                 info!(node = %node.name, "shipping from this node again");
             }
             backoff = Duration::from_secs(1);
-            ship_connected(config, node, client, &peers, limit, once, stop)
+            ship_connected(config, node, client, &peers, args, stop, retention.as_mut())
         });
         let err = match result {
             Ok(()) => return Ok(()),
@@ -163,10 +206,11 @@ fn ship_connected(
     node: &Node,
     mut client: Client,
     peers: &[String],
-    limit: i32,
-    once: bool,
+    args: &RunArgs,
     stop: &AtomicBool,
+    mut retention: Option<&mut ConflictRetention>,
 ) -> anyhow::Result<()> {
+    let (limit, once) = (args.batch.limit, args.once);
     let mut state: HashMap<String, Destination> = HashMap::new();
     // Direct connections to the destinations, for the shipper's own transport.
     let mut direct: HashMap<String, Client> = HashMap::new();
@@ -175,6 +219,9 @@ fn ship_connected(
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(());
+        }
+        if let Some(retention) = retention.as_deref_mut() {
+            retention.purge_if_due(node, &mut client);
         }
         let round_started = Instant::now();
         // Something is left to ship; a full batch means a backlog to catch up on.
