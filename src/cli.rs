@@ -36,6 +36,8 @@ pub enum Command {
     Repair(RepairArgs),
     /// List the conflicts each node settled (tables that several nodes write), or purge them
     Conflicts(ConflictsArgs),
+    /// Delete the versions of deleted keys (tables that several nodes write) that no node needs any more
+    PurgeTombstones(PurgeTombstonesArgs),
     /// Remove everything repsync installed, on every node
     Uninstall(UninstallArgs),
     /// Start three throwaway local nodes, replicate between them, clean up
@@ -224,6 +226,18 @@ pub struct ConflictsArgs {
     pub older_than: Option<Duration>,
     #[command(flatten)]
     pub confirm: Confirm,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeTombstonesArgs {
+    /// Only this table, as given to add-table [default: every table that several nodes write]
+    pub table: Option<String>,
+    /// Keep tombstones younger than this (30d, 12h, 90m, 45s, 0s)
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0s")]
+    pub older_than: Duration,
+    /// Tombstones checked on every node per round trip
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub batch: i64,
 }
 
 #[derive(Debug, Args)]

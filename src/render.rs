@@ -345,6 +345,40 @@ pub struct RepairSetVersions<'a> {
     pub all: &'a [Ident],
 }
 
+/// The statements that purge the tombstones of a table that several nodes write
+/// (commands/purge_tombstones.rs): the table as this node has it, its versions table.
+#[derive(Template)]
+#[template(path = "tombstones/candidates.sql", escape = "none")]
+pub struct TombstoneCandidates<'a> {
+    pub q: &'a Buckets<'a>,
+    pub versions: &'a QualifiedName,
+}
+
+#[derive(Template)]
+#[template(path = "tombstones/count.sql", escape = "none")]
+pub struct TombstoneCount<'a> {
+    pub versions: &'a QualifiedName,
+}
+
+#[derive(Template)]
+#[template(path = "tombstones/safe.sql", escape = "none")]
+pub struct TombstonesSettled<'a> {
+    pub q: &'a Buckets<'a>,
+    pub versions: &'a QualifiedName,
+    pub set_name: &'a Literal,
+    /// The versions table's columns: the key, then the version's.
+    pub all: &'a [Ident],
+}
+
+#[derive(Template)]
+#[template(path = "tombstones/delete.sql", escape = "none")]
+pub struct TombstonesDelete<'a> {
+    pub q: &'a Buckets<'a>,
+    pub versions: &'a QualifiedName,
+    pub set_name: &'a Literal,
+    pub all: &'a [Ident],
+}
+
 #[derive(Template)]
 #[template(path = "verify/repair_delete.sql", escape = "none")]
 pub struct RepairDelete<'a> {

@@ -91,3 +91,128 @@ fn truncate_of_a_table_several_nodes_write_is_refused() {
         assert_eq!(nodes.sql("a", "select count(*) from t"), "0", "{mode}");
     }
 }
+
+fn count(nodes: &common::Nodes, node: &str, sql: &str) -> i64 {
+    nodes.sql(node, sql).parse().unwrap()
+}
+
+/// The horizon: a tombstone stays while any node still holds the key's row, an older
+/// version of it, or a queued change of it; once all have settled it, it goes.
+#[test]
+fn a_tombstone_outlives_every_older_change_still_on_its_way() {
+    let nodes = common::with_table(3, TABLE, &["t", "--mode", "async"]);
+    let table = versions_table(&nodes);
+    let tombstones = |node: &str| {
+        count(
+            &nodes,
+            node,
+            &format!("select count(*) from repsync.{table} where repsync_deleted"),
+        )
+    };
+    nodes.sql(
+        "a",
+        "insert into t select g, 'a' from generate_series(1, 10) g",
+    );
+    nodes.repsync_ok(&["drain-errors"]);
+    // c changes key 7, a deletes it a moment later; a's delete reaches b only, c's
+    // update reaches nobody yet.
+    nodes.sql("c", "update t set v = 'c' where id = 7");
+    nodes.sql("a", "delete from t where id = 7");
+    nodes.repsync_ok(&["drain-errors", "--node", "a", "--to", "b"]);
+    assert_eq!(
+        (tombstones("a"), tombstones("b"), tombstones("c")),
+        (1, 1, 0)
+    );
+    let out = nodes.repsync_ok(&["purge-tombstones"]);
+    assert!(
+        out.contains("table public.t: 0 on a, 0 on b, 0 on c tombstone(s) purged"),
+        "{out}"
+    );
+    assert_eq!((tombstones("a"), tombstones("b")), (1, 1));
+    // Everything arrives: the tombstone, still there, keeps c's older update from
+    // bringing the row back on a and b; c takes the delete.
+    nodes.repsync_ok(&["drain-errors"]);
+    for n in ["a", "b", "c"] {
+        assert_eq!(
+            nodes.sql(n, "select count(*) from t where id = 7"),
+            "0",
+            "node {n}"
+        );
+        assert_eq!(tombstones(n), 1, "node {n}");
+    }
+    let out = nodes.repsync_ok(&["purge-tombstones", "t"]);
+    assert!(out.contains("table public.t: 1 on a, 1 on b, 1 on c tombstone(s) purged; left: 0 on a, 0 on b, 0 on c"), "{out}");
+    let out = nodes.repsync_ok(&["verify", "t"]);
+    assert!(
+        out.contains("9 rows on a, 9 rows on b, 9 rows on c") && out.contains("identical"),
+        "{out}"
+    );
+}
+
+/// Deleting many rows leaves as many tombstones; the purge takes the versions table
+/// back to the live keys while another node keeps writing, and the nodes converge.
+#[test]
+fn the_versions_table_shrinks_back_after_a_mass_delete() {
+    let rows: i64 = std::env::var("REPSYNC_PURGE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let nodes = common::with_table(2, TABLE, &["t", "--mode", "async"]);
+    let table = versions_table(&nodes);
+    let versions = |node: &str| {
+        count(
+            &nodes,
+            node,
+            &format!("select count(*) from repsync.{table}"),
+        )
+    };
+    nodes.sql(
+        "a",
+        &format!("insert into t select g, 'a' from generate_series(1, {rows}) g"),
+    );
+    nodes.repsync_ok(&["drain-errors", "--limit", "100000"]);
+    nodes.sql("a", &format!("delete from t where id <= {rows}"));
+    // Not shipped yet: b still has the rows, nothing can go.
+    let out = nodes.repsync_ok(&["purge-tombstones"]);
+    assert!(out.contains("0 on a, 0 on b tombstone(s) purged"), "{out}");
+    nodes.repsync_ok(&["drain-errors", "--limit", "100000"]);
+    assert_eq!((versions("a"), versions("b")), (rows, rows));
+    // b writes new keys and deletes some while the purge runs.
+    let writer = {
+        let dsn = nodes.node("b").dsn();
+        std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&dsn, postgres::NoTls).unwrap();
+            for i in 0..200 {
+                let id = rows + 1 + i;
+                client
+                    .execute("insert into t values ($1, 'b')", &[&(id as i32)])
+                    .unwrap();
+                if i % 4 == 0 {
+                    client
+                        .execute("delete from t where id = $1", &[&(id as i32)])
+                        .unwrap();
+                }
+            }
+        })
+    };
+    let out = nodes.repsync_ok(&["purge-tombstones", "t", "--batch", "5000"]);
+    writer.join().unwrap();
+    assert!(
+        out.contains(&format!("{rows} on a, {rows} on b tombstone(s) purged")),
+        "{out}"
+    );
+    nodes.repsync_ok(&["drain-errors", "--limit", "100000"]);
+    let out = nodes.repsync_ok(&["verify", "t"]);
+    assert!(
+        out.contains("150 rows on a, 150 rows on b") && out.contains("identical"),
+        "{out}"
+    );
+    // What is left: the 150 live keys and the 50 tombstones of b's own deletes.
+    assert_eq!((versions("a"), versions("b")), (200, 200));
+    let out = nodes.repsync_ok(&["purge-tombstones", "t"]);
+    assert!(
+        out.contains("50 on a, 50 on b tombstone(s) purged"),
+        "{out}"
+    );
+    assert_eq!((versions("a"), versions("b")), (150, 150));
+}

@@ -15,6 +15,7 @@ pub mod copy_from;
 pub mod demo;
 pub mod drain_errors;
 pub mod init;
+pub mod purge_tombstones;
 pub mod remove_table;
 pub mod repair;
 pub mod run;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Repair(args) => repair::run(args, &ctx),
         Command::Conflicts(args) => conflicts::run(args, &ctx),
+        Command::PurgeTombstones(args) => purge_tombstones::run(args, &ctx),
         Command::Uninstall(args) => uninstall::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
     }
