@@ -69,6 +69,7 @@ fn help_lists_every_subcommand_and_flag() {
         "verify",
         "repair",
         "conflicts",
+        "purge-tombstones",
         "uninstall",
         "demo",
     ] {
