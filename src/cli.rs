@@ -183,6 +183,10 @@ pub struct RunArgs {
     /// ships from, at most once a minute [default: keep them all]
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub keep_conflicts: Option<Duration>,
+    /// Purge the tombstones no node needs any more (as `purge-tombstones` does) this
+    /// often, when every node is reachable; 0s never [not with --once]
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "10m")]
+    pub purge_tombstones_every: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -216,3 +216,27 @@ fn the_versions_table_shrinks_back_after_a_mass_delete() {
     );
     assert_eq!((versions("a"), versions("b")), (150, 150));
 }
+
+#[test]
+fn run_purges_tombstones_by_itself() {
+    let nodes = common::with_table(2, TABLE, &["t", "--mode", "async"]);
+    let table = versions_table(&nodes);
+    nodes.sql(
+        "a",
+        "insert into t select g, 'a' from generate_series(1, 100) g",
+    );
+    nodes.repsync_ok(&["drain-errors"]);
+    nodes.sql("b", "delete from t where id > 50");
+    nodes.sql("a", "delete from t where id <= 50");
+    let shipper = nodes.start_shipper(&["--purge-tombstones-every", "1s"]);
+    let tombstones = format!("select count(*) from repsync.{table} where repsync_deleted");
+    for n in ["a", "b"] {
+        nodes.wait_for(n, "select count(*) from t", "0");
+        nodes.wait_for(n, &tombstones, "0");
+        nodes.wait_for(n, &format!("select count(*) from repsync.{table}"), "0");
+    }
+    shipper.terminate();
+    let log = nodes.shipper_log();
+    assert!(log.contains("tombstones purged"), "{log}");
+    assert!(!log.contains("cannot purge"), "{log}");
+}

@@ -16,54 +16,83 @@ use super::verify::{self, Copy};
 use super::{Context, connect_all, on_node};
 use crate::catalog;
 use crate::cli::PurgeTombstonesArgs;
-use crate::config::Node;
+use crate::config::{Config, Node};
 use crate::error::usage;
 use crate::render::{self, render};
 use crate::sql::{Ident, Literal, QualifiedName};
 
 pub fn run(args: PurgeTombstonesArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = ctx.config()?;
+    let purged = purge_all(&config, args.table.as_deref(), args.older_than, args.batch)?;
+    if purged.is_empty() {
+        println!("no table that several nodes write: no tombstones to purge");
+    }
+    for table in &purged {
+        let show = |counts: &[(String, i64)]| {
+            counts
+                .iter()
+                .map(|(node, n)| format!("{n} on {node}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "table {}: {} tombstone(s) purged; left: {}",
+            table.table.plain(),
+            show(&table.purged),
+            show(&table.left)
+        );
+    }
+    Ok(())
+}
+
+/// What a purge did to one table: per node, tombstones deleted and left.
+pub struct Purged {
+    pub table: QualifiedName,
+    pub purged: Vec<(String, i64)>,
+    pub left: Vec<(String, i64)>,
+}
+
+/// Purges `table`, or every table that several nodes write; every node of the node
+/// file must be reachable. `repsync run` calls it too.
+pub fn purge_all(
+    config: &Config,
+    table: Option<&str>,
+    older_than: Duration,
+    batch: i64,
+) -> anyhow::Result<Vec<Purged>> {
     let all: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&all)?;
-    let tables = match &args.table {
+    let tables = match table {
         Some(table) => vec![QualifiedName::parse(table)?],
         None => written_by_several(&mut conns)?,
     };
-    if tables.is_empty() {
-        println!("no table that several nodes write: no tombstones to purge");
-        return Ok(());
-    }
-    for table in &tables {
-        let copies = verify::copies(&mut conns, table)?;
+    let mut done = Vec::new();
+    for table in tables {
+        let copies = verify::copies(&mut conns, &table)?;
         if copies.iter().any(|c| c.versions.is_none()) {
             return Err(usage(format!(
                 "table {} has one writing node, so it keeps no versions; purge-tombstones is for tables that several nodes write",
                 table.plain()
             )));
         }
-        let purged = purge(&mut conns, &copies, table, args.older_than, args.batch)?;
-        let left: Vec<String> = copies
+        let purged = purge(&mut conns, &copies, &table, older_than, batch)?;
+        let left = copies
             .iter()
             .map(|c| {
                 let sql = render(&render::TombstoneCount {
                     versions: c.versions.as_ref().expect("checked above"),
                 });
                 let n: i64 = conns[c.conn].client.query_one(sql.as_str(), &[])?.get(0);
-                Ok(format!("{n} on {}", c.node))
+                Ok((c.node.clone(), n))
             })
             .collect::<anyhow::Result<_>>()?;
-        println!(
-            "table {}: {} tombstone(s) purged; left: {}",
-            table.plain(),
-            purged
-                .iter()
-                .map(|(node, n)| format!("{n} on {node}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            left.join(", ")
-        );
+        done.push(Purged {
+            table,
+            purged,
+            left,
+        });
     }
-    Ok(())
+    Ok(done)
 }
 
 /// The tables a node's catalog says several nodes write, from the first node that

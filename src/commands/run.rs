@@ -73,6 +73,11 @@ pub fn run(args: RunArgs, ctx: &Context) -> anyhow::Result<()> {
     }
     let args = &args;
     let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
+        if !args.once && !args.purge_tombstones_every.is_zero() {
+            let stop = stop.clone();
+            let config = &config;
+            scope.spawn(move || purge_tombstones_now_and_then(config, args, &stop));
+        }
         let handles: Vec<_> = nodes
             .iter()
             .map(|node| {
@@ -431,6 +436,38 @@ fn set_waiting(client: &mut Client, wait: bool) -> anyhow::Result<bool> {
     };
     let row = client.query_one(sql, &[&IDLE_LOCK[0], &IDLE_LOCK[1]])?;
     Ok(wait && row.get::<_, bool>(0))
+}
+
+/// Every `--purge-tombstones-every`: the tombstones no node needs any more go (see
+/// purge_tombstones.rs). It needs every node, so a node that is down only
+/// postpones it; the same failure is logged once.
+fn purge_tombstones_now_and_then(config: &Config, args: &RunArgs, stop: &AtomicBool) {
+    let mut failing: Option<String> = None;
+    loop {
+        sleep_unless_stopped(args.purge_tombstones_every, stop);
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match super::purge_tombstones::purge_all(config, None, Duration::ZERO, 10_000) {
+            Ok(tables) => {
+                failing = None;
+                for t in tables {
+                    let purged: i64 = t.purged.iter().map(|(_, n)| n).sum();
+                    if purged > 0 {
+                        let left: i64 = t.left.iter().map(|(_, n)| n).sum();
+                        info!(table = %t.table.plain(), purged, left, "tombstones purged");
+                    }
+                }
+            }
+            Err(err) => {
+                let text = format!("{err:#}");
+                if failing.as_deref() != Some(text.as_str()) {
+                    warn!(error = %text, "cannot purge tombstones now; trying again later");
+                }
+                failing = Some(text);
+            }
+        }
+    }
 }
 
 fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
