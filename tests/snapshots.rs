@@ -745,3 +745,146 @@ fn ship_statements_prepare_on_postgres() {
         "{apply_gone}"
     );
 }
+
+/// The hostile table partitioned, with a partition of a hostile name: the capture,
+/// its triggers on both, and the DO block that drops them, executed on a server;
+/// the tombstone purge's and repair's version statements prepared there.
+#[test]
+fn partitioned_capture_and_version_statements_run_on_postgres() {
+    let t = hostile();
+    let partition = QualifiedName::new(ident(r#"Odd $$ "x""#), ident("part; 1"));
+    let function = ident("capture_hostile");
+    let set_name = Literal::new("hostile");
+    let capture = render(&render::CaptureFunction {
+        json: &t.json,
+        settings: &t.json,
+        async_mode: true,
+        versioned: false,
+        versions: &ident("versions_hostile"),
+        local_node: &Literal::new("a"),
+        local_rank: i32::MAX,
+        dests: &[Literal::new("b")],
+        table: &t.name,
+        partitioned: true,
+        table_literal: &Literal::new(t.name.to_string()),
+        function: &function,
+        set_name: &set_name,
+        columns: &t.columns,
+        key: &t.key,
+        filter: t.filter.as_ref(),
+        idle_lock: repsync::commands::run::IDLE_LOCK,
+        tag: render::tag(),
+    });
+    assert_well_quoted(&capture);
+    insta::assert_snapshot!("capture_function_partitioned_hostile", capture);
+    let mut triggers = render(&render::CaptureTriggers {
+        table: &t.name,
+        function: &function,
+        partitioned: true,
+        partition: false,
+        replace: false,
+    });
+    triggers.push_str(&render(&render::CaptureTriggers {
+        table: &partition,
+        function: &function,
+        partitioned: false,
+        partition: true,
+        replace: false,
+    }));
+    insta::assert_snapshot!("capture_triggers_partitioned_hostile", triggers);
+    let drop = render(&render::DropCaptureTriggers {
+        set_name: &set_name,
+        function: &Literal::new(function.as_str()),
+        keep_tree: Some(&Literal::new(t.name.to_string())),
+        tag: render::tag(),
+    });
+    insta::assert_snapshot!("drop_capture_triggers_hostile", drop);
+
+    let versions = QualifiedName::new(ident("repsync"), ident("versions_hostile"));
+    let mut all = t.key.clone();
+    for c in repsync::commands::add_table::VERSION_COLUMNS {
+        all.push(ident(c));
+    }
+    let q = t.buckets(true);
+    let statements = [
+        (
+            "tombstone_candidates_hostile",
+            render(&render::TombstoneCandidates {
+                q: &q,
+                versions: &versions,
+            }),
+        ),
+        (
+            "tombstones_settled_hostile",
+            render(&render::TombstonesSettled {
+                q: &q,
+                versions: &versions,
+                set_name: &set_name,
+                all: &all,
+            }),
+        ),
+        (
+            "tombstones_delete_hostile",
+            render(&render::TombstonesDelete {
+                q: &q,
+                versions: &versions,
+                set_name: &set_name,
+                all: &all,
+            }),
+        ),
+        (
+            "repair_versions_hostile",
+            render(&render::RepairVersions {
+                q: &q,
+                versions: &versions,
+            }),
+        ),
+        (
+            "repair_set_versions_hostile",
+            render(&render::RepairSetVersions {
+                q: &q,
+                versions: &versions,
+                all: &all,
+            }),
+        ),
+    ];
+    for (name, sql) in &statements {
+        insta::assert_snapshot!(*name, sql);
+    }
+
+    let nodes = common::start_nodes(2);
+    nodes.repsync_ok(&["init"]);
+    nodes.sql(
+        "a",
+        r#"create schema "Odd $$ ""x""";
+           create table "Odd $$ ""x"""."T, {x}" ("k 1" text, "K2" int, "$repsync$" text, v jsonb, primary key ("k 1", "K2")) partition by range ("K2");
+           create table "Odd $$ ""x"""."part; 1" partition of "Odd $$ ""x"""."T, {x}" for values from (minvalue) to (maxvalue)"#,
+    );
+    nodes.sql(
+        "a",
+        &render(&render::VersionsTable {
+            table: &t.name,
+            versions: &ident("versions_hostile"),
+            versions_key: &ident("versions_hostile_key"),
+            key: &t.key,
+        }),
+    );
+    nodes.sql("a", &capture);
+    nodes.sql("a", &triggers);
+    let count =
+        r#"select count(*) from pg_trigger where tgfoid = 'repsync."capture_hostile"'::regproc"#;
+    assert_eq!(nodes.sql("a", count), "9");
+    // Detached: the DO block drops the partition's triggers, keeps the table's.
+    nodes.sql(
+        "a",
+        r#"alter table "Odd $$ ""x"""."T, {x}" detach partition "Odd $$ ""x"""."part; 1""#,
+    );
+    nodes.sql("a", &drop);
+    assert_eq!(nodes.sql("a", count), "5");
+    let mut client = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    for (name, sql) in &statements {
+        client
+            .prepare(sql)
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{sql}"));
+    }
+}
