@@ -21,6 +21,10 @@ grant usage on schema {{ schema }} to {{ role }};
 grant select, insert, update, delete, truncate, trigger on {{ table }} to {{ role }};
 {%- endfor %}
 {%- endif %}
+-- A partitioned table's partitions get capture triggers of their own, and grants on
+-- the partitioned table do not pass down to them: on a sending node also
+--   grant trigger on PARTITION to ROLE;
+-- for each partition (and again for a partition attached later).
 -- remove-table and uninstall drop the triggers, which PostgreSQL leaves to the table's
 -- owner: run them as the owner, or make the role a member of the owner's role.
 -- add-table --fix-sequences alters sequences, which also takes their owner.
