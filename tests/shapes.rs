@@ -169,6 +169,38 @@ fn deferred_foreign_keys_through_the_copy_transport() {
     );
 }
 
+/// Async: a batch limit that falls between a child and its parent (one
+/// transaction, deferred key) fails that batch, the child's entry stays queued
+/// with the error; a batch that holds both applies them.
+#[test]
+fn a_batch_limit_between_child_and_parent_fails_until_a_batch_holds_both() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, FOREIGN_KEYS);
+    }
+    nodes.repsync_ok(&["init"]);
+    add_tables(&nodes, &FK_TABLES, true);
+    nodes.sql(
+        "a",
+        "insert into late_child values (1, 1, 'c1');
+         insert into parent values (1, 'p1')",
+    );
+    let (code, out, err) = nodes.repsync(&["drain-errors", "--limit", "1"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.starts_with(
+            "node a -> b: stopped: insert or update on table \"late_child\" violates foreign key constraint \"late_child_pid_fkey\""
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "2"
+    );
+    assert_eq!(nodes.dump("b", "late_child"), "");
+    converged(&nodes, true, &[("parent", 1), ("late_child", 1)]);
+}
+
 const CASCADE: &str = "
     create table parent (id int primary key, v text);
     create table child (id int primary key, pid int references parent on update cascade, v text);
@@ -553,7 +585,8 @@ fn row_level_security_added_later_fails_instead_of_deleting_async() {
     ]);
     r.sql(
         "a",
-        "insert into doc values (1, 'w', 'one'), (2, 'x', 'two')",
+        "insert into doc values (1, 'w', 'one'), (2, 'x', 'two');
+         insert into doc select g, 'x', 'bulk' from generate_series(101, 5100) g",
     );
     r.ok(&["drain-errors"]);
     for n in ["a", "b"] {
@@ -564,14 +597,27 @@ fn row_level_security_added_later_fails_instead_of_deleting_async() {
         "set role w; insert into doc values (3, 'x', 'three'); update doc set v = 'one!'",
     );
     r.sql("a", "update doc set v = 'two!' where id = 2");
+    // Enough keys for the shipper's COPY transport.
+    r.sql("a", "update doc set v = 'bulk!' where id > 100");
+    let peer = "select count(*) || ' ' || string_agg(v, ',' order by id) filter (where id < 100)
+                       || ' ' || count(*) filter (where v = 'bulk') from doc";
+    let before = "5002 one,two 5000";
     let (code, out, err) = r.run(&["drain-errors"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("node a -> b: stopped: query would be affected by row-level security policy for table \"doc\""),
         "{out}{err}"
     );
-    assert_eq!(r.nodes.dump("b", "doc"), "(1,w,one)\n(2,x,two)");
-    assert_eq!(r.sql("a", "select count(*) from repsync.sync_err_rec"), "3");
+    assert_eq!(r.sql("b", peer), before);
+    assert_eq!(r.sql("a", "select count(*) from repsync.sync_err_rec"), "4");
+    let (code, _, log) = r.run(&["run", "--once"]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("direct transport failed")
+            && log.contains("query would be affected by row-level security policy for table"),
+        "{log}"
+    );
+    assert_eq!(r.sql("b", peer), before);
     let (code, out, err) = r.run(&["verify", "doc"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
@@ -581,18 +627,19 @@ fn row_level_security_added_later_fails_instead_of_deleting_async() {
     let (code, out, err) = r.run(&["repair", "doc", "--from", "a", "--yes"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("row-level security"), "{out}{err}");
-    assert_eq!(r.nodes.dump("b", "doc"), "(1,w,one)\n(2,x,two)");
+    assert_eq!(r.sql("b", peer), before);
+    assert_eq!(r.sql("a", "select count(*) from repsync.sync_err_rec"), "4");
     for n in ["a", "b"] {
         r.sql(n, "alter role repl bypassrls");
     }
-    r.ok(&["drain-errors"]);
-    assert_eq!(
-        r.nodes.dump("b", "doc"),
-        "(1,w,one!)\n(2,x,two!)\n(3,x,three)"
-    );
+    let (code, _, log) = r.run(&["run", "--once"]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("transport=\"copy\""), "{log}");
+    assert!(!log.contains("direct transport failed"), "{log}");
+    assert_eq!(r.sql("b", peer), "5003 one!,two!,three 0");
     let out = r.ok(&["verify", "doc"]);
-    assert!(out.contains("3 rows on a, 3 rows on b"), "{out}");
-    converged(&r.nodes, false, &[("doc", 3)]);
+    assert!(out.contains("5003 rows on a, 5003 rows on b"), "{out}");
+    converged(&r.nodes, false, &[("doc", 5003)]);
 }
 
 /// The same in sync mode, on the receiving node: the peer's delete of a row the
