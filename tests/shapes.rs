@@ -201,6 +201,33 @@ fn a_batch_limit_between_child_and_parent_fails_until_a_batch_holds_both() {
     converged(&nodes, true, &[("parent", 1), ("late_child", 1)]);
 }
 
+/// repair's transactions defer deferrable constraints too: b's row that a no longer
+/// has is still referenced on b until the repair's upsert changes the reference.
+#[test]
+fn repair_checks_deferrable_constraints_at_its_commit() {
+    let nodes = common::with_table(
+        2,
+        "create table tree (id int primary key, parent int references tree deferrable, v text)",
+        &["tree", "--from", "a", "--to", "b"],
+    );
+    nodes.sql(
+        "a",
+        "insert into tree values (1, null, 'root'), (2, 1, 'leaf')",
+    );
+    // A change on a that b does not get.
+    nodes.sql(
+        "a",
+        "set repsync.origin = 'test'; update tree set parent = null where id = 2; delete from tree where id = 1",
+    );
+    let (code, out, _) = nodes.repsync(&["verify", "tree"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("2 key(s) differ"), "{out}");
+    let out = nodes.repsync_ok(&["repair", "tree", "--from", "a", "--yes"]);
+    assert!(out.ends_with("identical on 2 nodes\n"), "{out}");
+    assert_eq!(nodes.dump("b", "tree"), "(2,,leaf)");
+    verified(&nodes, "tree", 1);
+}
+
 const CASCADE: &str = "
     create table parent (id int primary key, v text);
     create table child (id int primary key, pid int references parent on update cascade, v text);
