@@ -15,6 +15,9 @@ pub const CONFLICTS: &str = include_str!("catalog/conflicts.sql");
 pub const CONFLICT_COUNTS: &str = include_str!("catalog/conflict_counts.sql");
 pub const TABLE_SHAPE: &str = include_str!("catalog/table_shape.sql");
 pub const PURGE_CONFLICTS: &str = include_str!("catalog/purge_conflicts.sql");
+pub const UNIQUE_INDEXES: &str = include_str!("catalog/unique_indexes.sql");
+pub const ROW_SECURITY: &str = include_str!("catalog/row_security.sql");
+pub const KEY_CHANGE_BLOCKERS: &str = include_str!("catalog/key_change_blockers.sql");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
@@ -80,6 +83,123 @@ pub fn table_shape(
         row_security: row.get(5),
         force_row_security: row.get(6),
     }))
+}
+
+/// A unique index that could become a table's primary key (see unique_indexes.sql).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueIndex {
+    pub index: Ident,
+    /// The unique constraint the index belongs to.
+    pub constraint: Option<Ident>,
+    pub columns: Vec<Ident>,
+}
+
+/// The unique indexes of a table that could become its primary key, by name.
+pub fn unique_indexes(
+    client: &mut impl GenericClient,
+    table: &QualifiedName,
+) -> anyhow::Result<Vec<UniqueIndex>> {
+    client
+        .query(
+            UNIQUE_INDEXES,
+            &[&table.schema.as_str(), &table.name.as_str()],
+        )
+        .with_context(|| format!("reading the unique indexes of {}", table.plain()))?
+        .iter()
+        .map(|row| {
+            Ok(UniqueIndex {
+                index: Ident::new(row.get::<_, String>("index"))?,
+                constraint: row
+                    .get::<_, Option<String>>("constraint")
+                    .map(Ident::new)
+                    .transpose()?,
+                columns: row
+                    .get::<_, Vec<String>>("columns")
+                    .into_iter()
+                    .map(Ident::new)
+                    .collect::<anyhow::Result<_>>()?,
+            })
+        })
+        .collect()
+}
+
+/// A role that row-level security on a table applies to (see row_security.sql).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowSecuritySubject {
+    pub role: Ident,
+    /// The role owns the table: only FORCE ROW LEVEL SECURITY subjects it.
+    pub owner: bool,
+}
+
+/// Of the connected role and `roles`, those that row-level security on the table
+/// applies to, the connected role first.
+pub fn row_security_subjects(
+    client: &mut impl GenericClient,
+    table: &QualifiedName,
+    roles: &[String],
+) -> anyhow::Result<Vec<RowSecuritySubject>> {
+    client
+        .query(
+            ROW_SECURITY,
+            &[&table.schema.as_str(), &table.name.as_str(), &roles],
+        )
+        .with_context(|| {
+            format!(
+                "reading who row-level security on {} applies to",
+                table.plain()
+            )
+        })?
+        .iter()
+        .map(|row| {
+            Ok(RowSecuritySubject {
+                role: Ident::new(row.get::<_, String>("role"))?,
+                owner: row.get("owner"),
+            })
+        })
+        .collect()
+}
+
+/// A foreign key that refuses a key change as it reaches a peer (see
+/// key_change_blockers.sql).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChangeBlocker {
+    pub name: Ident,
+    /// The referencing table.
+    pub table: QualifiedName,
+    /// The referenced table.
+    pub parent: QualifiedName,
+    /// "on update cascade", "on update set null" or "on update set default".
+    pub on_update: String,
+    /// On delete restrict, which cannot be deferred.
+    pub restrict: bool,
+}
+
+/// The foreign keys between the table and the tables this node receives that
+/// refuse a referenced key's change as a peer applies it.
+pub fn key_change_blockers(
+    client: &mut impl GenericClient,
+    table: &QualifiedName,
+) -> anyhow::Result<Vec<KeyChangeBlocker>> {
+    let name = |schema: String, name: String| -> anyhow::Result<QualifiedName> {
+        Ok(QualifiedName::new(Ident::new(schema)?, Ident::new(name)?))
+    };
+    client
+        .query(
+            KEY_CHANGE_BLOCKERS,
+            &[&table.schema.as_str(), &table.name.as_str()],
+        )
+        .with_context(|| format!("reading the foreign keys of {}", table.plain()))?
+        .iter()
+        .map(|row| {
+            Ok(KeyChangeBlocker {
+                name: Ident::new(row.get::<_, String>("name"))?,
+                table: name(row.get("table_schema"), row.get("table_name"))?,
+                parent: name(row.get("parent_schema"), row.get("parent_name"))?,
+                on_update: row.get("on_update"),
+                restrict: row.get("restrict"),
+            })
+        })
+        .collect()
 }
 
 /// Whether the table is partitioned on this node (false when it does not exist).

@@ -108,6 +108,9 @@ pub fn ship(
         let mut sets: HashMap<String, Set> = HashMap::new();
         let mut dtx = dst.transaction()?;
         dtx.batch_execute(&settings)?;
+        // Deferrable constraints are checked at this commit, as they were at the
+        // origin's: a row may arrive before the row it refers to.
+        dtx.batch_execute("set constraints all deferred")?;
         for run in &runs {
             bytes += match run {
                 Run::Keys { set, ids } => {

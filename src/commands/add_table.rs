@@ -166,12 +166,12 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         .map(|c| c.name.clone())
         .collect();
     if key.is_empty() {
-        return Err(usage(format!(
-            "node {}: table {} has no primary key; repsync finds rows on the peers by their key. Add one (alter table {} add primary key (...)) and run add-table again",
-            first_sender.node.name,
-            source.plain(),
-            source
-        )));
+        let unique = catalog::unique_indexes(&mut first_sender.client, &source)?;
+        return Err(no_primary_key(
+            &first_sender.node.name,
+            &source,
+            unique.first(),
+        ));
     }
     let columns = choose_columns(
         &first_sender.node.name,
@@ -243,6 +243,19 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         } else {
             TableShape::default()
         };
+        if shape.row_security {
+            // The peers apply as this node's peer_dsn user, repsync's own sessions
+            // connect as its dsn user.
+            let roles = if receives {
+                vec![db::user_of(&conn.node.peer_dsn)]
+            } else {
+                Vec::new()
+            };
+            check_row_security(conn, &local, &roles)?;
+        }
+        if receives {
+            warn_key_change_blockers(conn, &local)?;
+        }
         if conn.node.name.as_str() == copy_from.as_ref().map_or("", |f| f.as_str()) {
             copy_from_partitioned = shape.partitioned;
         }
@@ -611,6 +624,112 @@ fn unsupported_type(
         table.plain(),
         column.type_name
     ))
+}
+
+/// The refusal of a table without a primary key. A unique index is not enough (its
+/// columns may be null, and rows with nulls there are not unique): when the table
+/// has one that could be promoted, the message says how.
+fn no_primary_key(
+    node: &NodeName,
+    table: &QualifiedName,
+    unique: Option<&catalog::UniqueIndex>,
+) -> anyhow::Error {
+    let why = "repsync finds rows on the peers by their key";
+    let Some(unique) = unique else {
+        return usage(format!(
+            "node {node}: table {} has no primary key; {why}. Add one (alter table {table} add primary key (...)) and run add-table again",
+            table.plain()
+        ));
+    };
+    let (what, promote) = match &unique.constraint {
+        None => (
+            format!("the unique index {}", unique.index.as_str()),
+            format!(
+                "alter table {table} add primary key using index {}",
+                unique.index
+            ),
+        ),
+        Some(constraint) => (
+            format!("the unique constraint {}", constraint.as_str()),
+            format!(
+                "alter table {table} drop constraint {constraint}, add primary key ({})",
+                unique
+                    .columns
+                    .iter()
+                    .map(Ident::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    };
+    usage(format!(
+        "node {node}: table {} has no primary key, only {what}; {why}, and a unique index is not enough: its columns may be null, and rows with a null there are not unique. Promote it ({promote}; this fails while one of its columns holds a null) and run add-table again",
+        table.plain()
+    ))
+}
+
+/// Row-level security must not hide rows from repsync: the generated functions and
+/// sessions run with row_security = off, so for a role the policies apply to every
+/// read and write of the table would fail. Refused up front, naming the role.
+fn check_row_security(
+    conn: &mut Connected,
+    table: &QualifiedName,
+    roles: &[String],
+) -> anyhow::Result<()> {
+    let subjects = catalog::row_security_subjects(&mut conn.client, table, roles)?;
+    let Some(subject) = subjects.first() else {
+        return Ok(());
+    };
+    let why = if subject.owner {
+        "it owns the table, but FORCE ROW LEVEL SECURITY applies the policies to the owner too"
+    } else {
+        "not a superuser, no BYPASSRLS, not the table's owner"
+    };
+    Err(usage(format!(
+        "node {}: row-level security is enabled on {} and applies to role {} ({why}); repsync must read and write every row, and the policies would hide some from it. Give the role BYPASSRLS (as a superuser: alter role {} bypassrls) or connect as a superuser, then run add-table again",
+        conn.node.name,
+        table.plain(),
+        subject.role.as_str(),
+        subject.role
+    )))
+}
+
+/// A foreign key that follows a referenced key's change (on update cascade, ...)
+/// but refuses deleting a referenced row at once: a key change reaches this node as
+/// a delete of the old key and an insert of the new one, before the changes of the
+/// rows that refer to it, so the peer refuses it and the change stays queued. Warns,
+/// naming the constraint and how to make it deferrable (the apply transactions run
+/// with all deferrable constraints deferred).
+fn warn_key_change_blockers(conn: &mut Connected, table: &QualifiedName) -> anyhow::Result<()> {
+    let node = conn.node.name.clone();
+    for fk in catalog::key_change_blockers(&mut conn.client, table)? {
+        let (why, fix) = if fk.restrict {
+            (
+                "refuses deleting a referenced row (on delete restrict, which cannot be deferred)",
+                format!(
+                    "Recreate it on node {node} as deferrable with on delete no action (alter table {} drop constraint {}, add foreign key (...) references {} (...) {} deferrable)",
+                    fk.table, fk.name, fk.parent, fk.on_update
+                ),
+            )
+        } else {
+            (
+                "is not deferrable",
+                format!(
+                    "Make it deferrable on node {node}: alter table {} alter constraint {} deferrable",
+                    fk.table, fk.name
+                ),
+            )
+        };
+        eprintln!(
+            "warning: node {node}: foreign key {} of {} follows key changes of {} ({}) but {why}: a change of a key of {} reaches node {node} as a delete of the old key and an insert of the new one, before the changes of the rows that refer to it, so the peer refuses it and it stays queued. {fix}",
+            fk.name.as_str(),
+            fk.table.plain(),
+            fk.parent.plain(),
+            fk.on_update,
+            fk.parent.plain()
+        );
+    }
+    Ok(())
 }
 
 /// A partition is refused: statements through its partitioned table do not fire

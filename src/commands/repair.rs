@@ -108,6 +108,9 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
             "select set_config('repsync.origin', $1, true)",
             &[&right.node],
         )?;
+        // Row-level security must not hide rows from the repair (it fails instead),
+        // and deferrable constraints are checked at the commit, as on the origin.
+        client.batch_execute("set local row_security = off; set constraints all deferred")?;
         for (chunk, json) in chunks.iter().zip(&rows) {
             client.execute(delete.as_str(), &[chunk, json])?;
             client.execute(upsert.as_str(), &[json])?;

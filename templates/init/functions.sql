@@ -115,7 +115,10 @@ begin
                 perform repsync.queue_pending(v_xid, v_dest.dest, null);
                 continue;
             end if;
-            select string_agg(repsync.entry_call(q.set_name, q.op, q.old_rows, q.new_rows), E'\n' order by q.id)
+            -- Deferrable constraints are checked at the remote commit, as they were
+            -- at the local one: a row may come before the row it refers to.
+            select 'set constraints all deferred;' || E'\n'
+                   || string_agg(repsync.entry_call(q.set_name, q.op, q.old_rows, q.new_rows), E'\n' order by q.id)
               into v_sql
               from repsync.pending q
               join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
@@ -403,7 +406,9 @@ begin
                 v_snapshot := pg_current_snapshot();
                 select b.ids, b.sql into v_ids, v_sql from repsync.batch(v_dest, p_limit) b;
                 if v_ids is not null then
-                    v_sql := v_sql || E'\n' || format('call repsync.mark_applied(%L, %s, %L);', v_origin, v_ids[cardinality(v_ids)], v_snapshot);
+                    -- Deferrable constraints are checked at the remote commit (see flush).
+                    v_sql := 'set constraints all deferred;' || E'\n' || v_sql
+                        || E'\n' || format('call repsync.mark_applied(%L, %s, %L);', v_origin, v_ids[cardinality(v_ids)], v_snapshot);
                     perform repsync.ship(v_dest, v_sql);
                     delete from repsync.sync_err_rec e where e.dest = v_dest and e.id = any (v_ids);
                     applied := cardinality(v_ids);
@@ -416,7 +421,8 @@ begin
                      where e.dest = v_dest and e.id = any (coalesce(v_ids, '{}')) order by e.dest, e.id
                 loop
                     begin
-                        v_sql := repsync.entry_call(v_entry.set_name, v_entry.op, v_entry.old_rows, v_entry.new_rows)
+                        v_sql := 'set constraints all deferred;' || E'\n'
+                            || repsync.entry_call(v_entry.set_name, v_entry.op, v_entry.old_rows, v_entry.new_rows)
                             || E'\n' || format('call repsync.mark_applied(%L, %s, %L);', v_origin, v_entry.id, v_snapshot);
                         perform repsync.ship(v_dest, v_sql);
                         delete from repsync.sync_err_rec e where e.dest = v_dest and e.id = v_entry.id;

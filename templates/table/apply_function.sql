@@ -4,7 +4,11 @@
 -- leaves the same result.
 create or replace procedure repsync.{{ function }}(p_op "char", p_old json, p_new json)
 language plpgsql
-set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
+set search_path = pg_catalog, pg_temp
+{#- Row-level security never filters silently here: for a role it applies to, the
+    statements on the table fail ("query would be affected by row-level security
+    policy") instead of treating the rows it hides as missing. #}
+set row_security = off{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
 #variable_conflict use_column
 {#- Inside statements the parameters are qualified by the procedure's name, and a

@@ -3,6 +3,8 @@
 -- receiving node in entries of {{ chunk_rows }} keys. The rows are read when an
 -- entry is shipped, so a row changed meanwhile arrives as it is then, and changes
 -- made while the copy runs are neither lost nor overwritten by an older copy.
+-- Every key: row-level security must not leave any out (it fails instead).
+set local row_security = off;
 insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid)
 select d.dest, {{ set_name }}, 'K', c.keys, pg_current_xact_id()
   from (select n.chunk, json_agg(n.k) as keys

@@ -9,7 +9,11 @@
 {%- endif %}
 create or replace function repsync.{{ function }}(p_keys json, out rows json, out gone json, out versions json)
 language sql stable
-set search_path = pg_catalog, pg_temp{% call wire::settings(json) %}{% endcall %}
+set search_path = pg_catalog, pg_temp
+{#- Row-level security never filters silently here: for a role it applies to, the
+    statements on the table fail ("query would be affected by row-level security
+    policy") instead of treating the rows it hides as missing. #}
+set row_security = off{% call wire::settings(json) %}{% endcall %}
 as {{ tag }}
     -- Each key once: an update queues both its old and its new keys, and merged
     -- entries repeat keys (repsync.merge_keys only concatenates).
