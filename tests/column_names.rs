@@ -73,7 +73,10 @@ fn generated_names(nodes: &common::Nodes) -> Vec<String> {
              create table probe.copied (id int primary key, v int);
              create table probe.both (id int primary key, v int);
              create table probe.synced (id int primary key, v int, doc json);
-             create table probe.filtered (id int primary key, v int)",
+             create table probe.filtered (id int primary key, v int);
+             create table probe.both_sync (id int primary key, v int);
+             create table probe.parted (id int primary key, v int) partition by range (id);
+             create table probe.parted_1 partition of probe.parted for values from (minvalue) to (maxvalue)",
         );
     }
     nodes.sql(
@@ -102,6 +105,16 @@ fn generated_names(nodes: &common::Nodes) -> Vec<String> {
         ][..],
         &["probe.both", "--mode", "async"][..],
         &["probe.synced", "--from", "a", "--to", "b"][..],
+        &["probe.both_sync"][..],
+        &[
+            "probe.parted",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--mode",
+            "async",
+        ][..],
         &[
             "probe.filtered",
             "--from",
@@ -121,7 +134,8 @@ fn generated_names(nodes: &common::Nodes) -> Vec<String> {
     nodes.sql(
         "a",
         "insert into probe.synced values (1, 1, '{}'); update probe.synced set v = 2; delete from probe.synced;
-         insert into probe.both values (1, 1); insert into probe.filtered values (1, 1), (2, -1)",
+         insert into probe.both values (1, 1); insert into probe.filtered values (1, 1), (2, -1);
+         insert into probe.both_sync values (1, 1); insert into probe.parted_1 values (1, 1)",
     );
     nodes.sql("b", "insert into probe.both values (1, 2)");
     nodes.repsync_ok(&["drain-errors"]);
@@ -163,12 +177,17 @@ fn generated_names(nodes: &common::Nodes) -> Vec<String> {
 }
 
 /// Tables `schema.t0`, `schema.t1`, ... on both nodes: every name an int column, key
-/// the i-th 32 of them. Returns each table with its key.
+/// the i-th 32 of them. `partitioned_on_a`: the first table is hashed into two
+/// partitions by its key's first column on node a (node b's is a plain table); one is
+/// enough, as partitioning only drops `only` from the same statements, and a
+/// partitioned table of 600 columns costs each statement several times as much to
+/// plan. Returns each table with its key.
 fn create_tables(
     nodes: &common::Nodes,
     schema: &str,
     names: &[String],
     keys: &[String],
+    partitioned_on_a: bool,
 ) -> Vec<(String, Vec<String>)> {
     let columns: Vec<String> = names.iter().map(|n| format!("{} int", quoted(n))).collect();
     let mut tables = Vec::new();
@@ -180,8 +199,19 @@ fn create_tables(
             columns.join(", "),
             key_list.join(", ")
         );
-        for n in ["a", "b"] {
-            nodes.sql(n, &ddl);
+        nodes.sql("b", &ddl);
+        if partitioned_on_a && i == 0 {
+            nodes.sql(
+                "a",
+                &format!(
+                    "{ddl} partition by hash ({k});
+                     create table {schema}.t{i}_p0 partition of {table} for values with (modulus 2, remainder 0);
+                     create table {schema}.t{i}_p1 partition of {table} for values with (modulus 2, remainder 1)",
+                    k = quoted(&key[0])
+                ),
+            );
+        } else {
+            nodes.sql("a", &ddl);
         }
         tables.push((table, key.to_vec()));
     }
@@ -253,17 +283,20 @@ fn every_name_the_generated_sql_uses_replicates_as_a_column_and_a_key() {
 
     // One way, async: rows there before add-table arrive by --copy-from, later
     // changes by the dblink drain and then by the shipper's COPY transport.
-    nodes.sql(
-        "a",
-        "create schema one_way; create schema synced; create schema both_ways",
-    );
-    nodes.sql(
-        "b",
-        "create schema one_way; create schema synced; create schema both_ways",
-    );
-    let one_way = create_tables(&nodes, "one_way", &names, &names);
-    let synced = create_tables(&nodes, "synced", &names, &names);
-    let both = create_tables(&nodes, "both_ways", &names, &versioned_keys);
+    for n in ["a", "b"] {
+        nodes.sql(
+            n,
+            "create schema one_way; create schema synced; create schema both_ways; create schema both_sync",
+        );
+    }
+    // One way and async, the first table partitioned on a: its rows are read
+    // through the partitions.
+    let one_way = create_tables(&nodes, "one_way", &names, &names, true);
+    let synced = create_tables(&nodes, "synced", &names, &names, false);
+    let both = create_tables(&nodes, "both_ways", &names, &versioned_keys, false);
+    // Several writers in sync mode run the same capture and apply as in async mode,
+    // but through the flush: two tables' keys are enough there.
+    let both_sync = create_tables(&nodes, "both_sync", &names, &versioned_keys[..64], false);
     for (table, _) in &one_way {
         insert(&nodes, "a", table, width, 1, 3);
         nodes.repsync_ok(&[
@@ -285,6 +318,9 @@ fn every_name_the_generated_sql_uses_replicates_as_a_column_and_a_key() {
     for (table, _) in &both {
         nodes.repsync_ok(&["add-table", table, "--mode", "async"]);
     }
+    for (table, _) in &both_sync {
+        nodes.repsync_ok(&["add-table", table]);
+    }
     let out = nodes.repsync_ok(&["drain-errors"]);
     assert!(!out.contains("failed"), "{out}");
     // Sync, one way: each statement reaches b at commit (no backlog to b now, which
@@ -301,6 +337,21 @@ fn every_name_the_generated_sql_uses_replicates_as_a_column_and_a_key() {
         );
         assert_same(&nodes, table);
         verify_identical(&nodes, table, 2);
+    }
+
+    // Several writers, sync: versions travel at commit.
+    for (table, key) in &both_sync {
+        insert(&nodes, "a", table, width, 1, 3);
+        insert(&nodes, "b", table, width, 11, 13);
+        let column = quoted(non_key(&names, key));
+        let k = quoted(&key[0]);
+        nodes.sql(
+            "b",
+            &format!("update {table} set {column} = 1000 where {k} = 1"),
+        );
+        nodes.sql("a", &format!("delete from {table} where {k} = 12"));
+        assert_same(&nodes, table);
+        verify_identical(&nodes, table, 5);
     }
 
     for (table, key) in &one_way {
