@@ -204,6 +204,12 @@ pub struct DropObjects<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "init/partition_trigger.sql", escape = "none")]
+pub struct PartitionTrigger {
+    pub tag: &'static str,
+}
+
+#[derive(Template)]
 #[template(path = "table/drop_capture_triggers.sql", escape = "none")]
 pub struct DropCaptureTriggers<'a> {
     pub set_name: &'a Literal,

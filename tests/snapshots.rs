@@ -799,6 +799,10 @@ fn partitioned_capture_and_version_statements_run_on_postgres() {
         tag: render::tag(),
     });
     insta::assert_snapshot!("drop_capture_triggers_hostile", drop);
+    insta::assert_snapshot!(
+        "partition_event_trigger",
+        render(&render::PartitionTrigger { tag: render::tag() })
+    );
 
     let versions = QualifiedName::new(ident("repsync"), ident("versions_hostile"));
     let mut all = t.key.clone();

@@ -156,6 +156,11 @@ fn plan_node(
         dblink_schema: &dblink_schema,
         tag: render::tag(),
     }));
+    // Event triggers take a superuser; without one, a partition attached later is
+    // captured through its own statements once add-table runs again.
+    if state.superuser {
+        sql.push_str(&render(&render::PartitionTrigger { tag: render::tag() }));
+    }
     let mut peer_names = Vec::new();
     for peer in config.nodes.iter().filter(|n| n.name != conn.node.name) {
         peer_names.push(peer.name.to_string());
