@@ -87,19 +87,29 @@ pub fn ship(
     let snapshot: String = tx
         .query_one("select pg_current_snapshot()::text", &[])?
         .get(0);
+    // Whether a table is written on several nodes is decided here, on the entries
+    // this transaction locked: the caller's earlier look at the queue may have
+    // missed an entry with a lower id committed since. Such a table's keys go
+    // through entry_call, which applies them with the version check and logs
+    // conflicts; the copy would upsert them blindly.
     let entries = tx.query(
-        "select e.id, e.set_name, e.op::text from repsync.sync_err_rec e \
-         where e.dest = $1 order by e.dest, e.id limit $2 for update",
+        "select e.id, e.set_name, e.op::text, \
+                coalesce((select t.options ? 'conflict' from repsync.replicated_table t \
+                           where t.set_name = e.set_name), false) \
+           from repsync.sync_err_rec e \
+          where e.dest = $1 order by e.dest, e.id limit $2 for update of e",
         &[&dest, &i64::from(limit)],
     )?;
     let mut runs: Vec<Run> = Vec::new();
     let mut ids: Vec<i64> = Vec::new();
     for row in &entries {
-        let (id, set, op): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+        let (id, set, op, versioned): (i64, String, String, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
         ids.push(id);
+        let copied = op == "K" && !versioned;
         match runs.last_mut() {
-            Some(Run::Keys { set: s, ids }) if op == "K" && *s == set => ids.push(id),
-            _ if op == "K" => runs.push(Run::Keys { set, ids: vec![id] }),
+            Some(Run::Keys { set: s, ids }) if copied && *s == set => ids.push(id),
+            _ if copied => runs.push(Run::Keys { set, ids: vec![id] }),
             _ => runs.push(Run::Entry { id }),
         }
     }

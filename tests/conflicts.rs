@@ -476,3 +476,92 @@ fn fix_sequences_gives_each_writing_node_its_own_key_values() {
     let (_, _, err) = nodes.repsync(&["add-table", "i"]);
     assert!(!err.contains("warning"), "{err}");
 }
+
+/// The direct COPY transport decides per entry, on the entries it locked, whether
+/// a table is written on several nodes: an entry of such a table that becomes the
+/// oldest only after the shipper chose the copy (its transaction took its queue id
+/// earlier and committed later) still goes through the version check and the
+/// conflict log. The window is held open: a lock on node b's watermark table stops
+/// the shipper right after it chose the copy, and the test commits then.
+#[test]
+fn an_entry_committed_after_the_copy_was_chosen_is_still_settled_as_a_conflict() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(
+            n,
+            "create table t (id int primary key, v text, stamp timestamptz); \
+             create table big (id int primary key)",
+        );
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--mode",
+        "async",
+        "--conflict",
+        "keep-local",
+    ]);
+    nodes.repsync_ok(&[
+        "add-table",
+        "big",
+        "--mode",
+        "async",
+        "--from",
+        "a",
+        "--to",
+        "b",
+    ]);
+    nodes.sql("a", "insert into t values (1, 'start', now())");
+    nodes.repsync_ok(&["run", "--once"]);
+    nodes.wait_for("b", "select v from t where id = 1", "start");
+
+    // b changes row 1; a changes it too, in a transaction left open, so its queue
+    // entry gets an id below the ones that follow but stays invisible.
+    nodes.sql("b", "update t set v = 'from b' where id = 1");
+    let mut writer = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    writer
+        .batch_execute("begin; update t set v = 'from a' where id = 1")
+        .unwrap();
+    // Enough keys of a one-way table for the shipper to choose the copy.
+    nodes.sql("a", "insert into big select generate_series(1, 20000)");
+
+    let mut holder = postgres::Client::connect(&nodes.node("b").dsn(), postgres::NoTls).unwrap();
+    holder
+        .batch_execute("begin; lock table repsync.applied in access exclusive mode")
+        .unwrap();
+    let log = nodes.dir.path().join("race.log");
+    let mut shipper = std::process::Command::new(env!("CARGO_BIN_EXE_repsync"))
+        .arg("--config")
+        .arg(nodes.config_path())
+        .args(["run", "--once", "--node", "a"])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // The shipper chose the copy and waits for the watermark on b.
+    nodes.wait_for(
+        "b",
+        "select count(*) from pg_stat_activity where application_name = 'repsync apply' \
+         and wait_event_type = 'Lock' and query like '%applied_watermark%'",
+        "1",
+    );
+    writer.batch_execute("commit").unwrap();
+    holder.batch_execute("commit").unwrap();
+    let status = shipper.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("transport=\"copy\""), "{log}");
+    assert_eq!(nodes.sql("b", "select count(*) from big"), "20000");
+    // keep-local: b keeps its own change and logs the conflict.
+    assert_eq!(nodes.sql("b", "select v from t where id = 1"), "from b");
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select string_agg(format('%s %s %s', key, remote_origin, winner), '; ') from repsync.conflict"
+        ),
+        "{\"id\":1} a local"
+    );
+}
