@@ -649,3 +649,55 @@ fn a_transaction_of_many_statements_ships_in_order() {
     assert_eq!(nodes.sql("a", "select count(*) from repsync.pending"), "0");
     assert_eq!(queue_len(&nodes, "a"), 0);
 }
+
+/// A peer's refusal is queued after one try; only a dead kept connection earns a
+/// second one. b counts the tries with a sequence, which a rollback does not undo.
+#[test]
+fn a_refused_change_is_tried_once_and_queued_with_the_peers_error() {
+    let nodes = setup(&[]);
+    nodes.sql(
+        "b",
+        "create sequence tries; \
+         create function count_try() returns trigger language plpgsql as \
+         $$begin perform nextval('public.tries'); return new; end$$; \
+         create trigger count_try before insert on t for each row execute function count_try(); \
+         alter table t add constraint no_poison check (v <> 'poison')",
+    );
+    // The writer's session keeps its connection to b from this first change.
+    let queued = psql_session(
+        &nodes,
+        "a",
+        &[
+            "insert into t values (1, 'fine', 1)",
+            "insert into t values (2, 'poison', 2)",
+            "select count(*) || ' ' || max(last_error) from repsync.sync_err_rec",
+        ],
+    );
+    assert_eq!(nodes.sql("b", DUMP), "1|fine|1", "{queued}");
+    assert!(
+        queued.contains("1 new row for relation \"t\" violates check constraint \"no_poison\""),
+        "{queued}"
+    );
+    assert_eq!(nodes.sql("b", "select last_value from tries"), "2");
+}
+
+/// An error of the node itself (here its user mapping for the peer is gone, as
+/// if dropped by hand) is no peer's fault: the writer's transaction fails with
+/// it, saying how to restore the connection, and nothing is queued.
+#[test]
+fn a_local_error_while_shipping_fails_the_transaction_instead_of_queuing() {
+    let nodes = setup(&[]);
+    nodes.sql("a", "drop user mapping for current_user server repsync_b");
+    let err = nodes
+        .node("a")
+        .psql("postgres", "insert into t values (1, 'fine', 1)")
+        .unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("repsync: cannot open the connection to node \"b\": user mapping not found"),
+        "{err}"
+    );
+    assert!(err.contains("repsync init"), "{err}");
+    assert_eq!(nodes.sql("a", DUMP), "");
+    assert_eq!(queue_len(&nodes, "a"), 0);
+}

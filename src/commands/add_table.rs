@@ -428,10 +428,15 @@ fn append_to_plan(plans: &mut Vec<(usize, String)>, index: usize, sql: &str) {
     }
 }
 
+/// Options that cannot be read are not the same: the table is installed again.
 fn same_options(installed: &str, wanted: &str) -> bool {
-    let a: serde_json::Value = serde_json::from_str(installed).unwrap_or_default();
-    let b: serde_json::Value = serde_json::from_str(wanted).unwrap_or_default();
-    a == b
+    match (
+        serde_json::from_str::<serde_json::Value>(installed),
+        serde_json::from_str::<serde_json::Value>(wanted),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 pub fn require_initialised(conn: &mut Connected) -> anyhow::Result<()> {
@@ -1044,4 +1049,17 @@ pub fn drop_sql(old: &ReplicatedTable, keep: Keep) -> anyhow::Result<String> {
         apply_function: &apply_function(&old.set_name)?,
     }));
     Ok(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_options;
+
+    #[test]
+    fn options_that_cannot_be_read_are_never_the_same() {
+        assert!(same_options(r#"{"a": 1, "b": [2]}"#, r#"{"b":[2],"a":1}"#));
+        assert!(!same_options(r#"{"a": 1}"#, r#"{"a": 2}"#));
+        assert!(!same_options("not json", "not json"));
+        assert!(!same_options("", r#"{}"#));
+    }
 }

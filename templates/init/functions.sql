@@ -14,35 +14,59 @@ as {{ tag }}
 {{ tag }};
 
 -- Runs p_sql on a peer in one remote transaction (a multi-statement query string is
--- one implicit transaction). The connection is kept for the session.
-create or replace function repsync.ship(p_dest text, p_sql text)
-returns void language plpgsql
+-- one implicit transaction; with p_keep_open an explicit one, left open for the
+-- caller to commit). The connection is kept for the session. Returns null, or the
+-- error the peer caused: it could not be reached, or it refused the statements.
+-- Errors of this node (a cancel, a missing dblink, a bug in repsync) are raised:
+-- dblink_exec with fail = false reports the peer's errors as its result and raises
+-- only its own. One more try on a new connection only when the kept one is dead
+-- (the peer restarted), never after a refusal, which would only be refused again.
+drop function if exists repsync.ship(text, text);
+create or replace function repsync.ship(p_dest text, p_sql text, p_keep_open boolean default false)
+returns text language plpgsql
+-- dblink_exec(fail => false) passes the peer's error on as a NOTICE too.
+set client_min_messages = warning
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
 declare
     v_conn text := 'repsync_' || p_dest;
     v_cached boolean;
+    v_error text;
 begin
     v_cached := v_conn = any (coalesce({{ dblink_schema }}.dblink_get_connections(), '{}'));
-    if not v_cached then
-        perform {{ dblink_schema }}.dblink_connect(v_conn, v_conn);
-    end if;
-    begin
-        perform {{ dblink_schema }}.dblink_exec(v_conn, p_sql);
-    exception when others then
+    loop
+        if not v_cached then
+            begin
+                perform {{ dblink_schema }}.dblink_connect(v_conn, v_conn);
+            exception
+                when sqlclient_unable_to_establish_sqlconnection then
+                    return sqlerrm;
+                when others then
+                    -- This node's side of the connection is broken: no try can work.
+                    raise exception 'repsync: cannot open the connection to node "%": %', p_dest, sqlerrm
+                        using errcode = sqlstate,
+                              hint = 'run "repsync init" to set up the foreign server ' || v_conn || ' and its user mapping again';
+            end;
+        end if;
+        if {{ dblink_schema }}.dblink_exec(v_conn, case when p_keep_open then 'begin;' || E'\n' else '' end || p_sql, false) <> 'ERROR' then
+            return null;
+        end if;
+        -- libpq's text of the peer's error: its fields (detail, context) without the
+        -- severity word in front, as a raised error's message would read.
+        v_error := regexp_replace({{ dblink_schema }}.dblink_error_message(v_conn), '^[^:\n]*:  ', '');
+        -- A live connection answers this (and leaves an explicit transaction the
+        -- error aborted); a dead one fails it too. dblink_exec refuses statements
+        -- that return rows, and repsync's sessions hold no prepared statements, so
+        -- the probe is one that changes nothing.
+        if {{ dblink_schema }}.dblink_exec(v_conn, case when p_keep_open then 'rollback' else 'deallocate all' end, false) <> 'ERROR' then
+            return v_error;
+        end if;
         perform {{ dblink_schema }}.dblink_disconnect(v_conn);
         if not v_cached then
-            raise;
+            return v_error;
         end if;
-        -- A kept connection dies when the peer restarts: one more try on a new one.
-        perform {{ dblink_schema }}.dblink_connect(v_conn, v_conn);
-        begin
-            perform {{ dblink_schema }}.dblink_exec(v_conn, p_sql);
-        exception when others then
-            perform {{ dblink_schema }}.dblink_disconnect(v_conn);
-            raise;
-        end;
-    end;
+        v_cached := false;
+    end loop;
 end
 {{ tag }};
 
@@ -81,6 +105,7 @@ declare
     v_fail text[] := '{}';
     v_peer text;
     v_error text;
+    v_status text;
     v_two_phase boolean;
 begin
     if new.op <> 'F' then
@@ -123,37 +148,35 @@ begin
               from repsync.pending q
               join repsync.route r on r.set_name = q.set_name and r.dest = v_dest.dest
              where q.xid = v_xid;
-            begin
-                if v_two_phase then
-                    -- Phase 1: the changes, in a remote transaction that stays open.
-                    perform repsync.ship(v_dest.dest, 'begin;' || E'\n' || v_sql);
-                    v_open := v_open || v_dest.dest;
-                    if v_dest.must_fail then
-                        v_fail := v_fail || v_dest.dest;
-                    end if;
-                else
-                    perform repsync.ship(v_dest.dest, v_sql);
-                end if;
-            exception when others then
+            -- Only what the peer caused is queued; an error of this node fails the
+            -- transaction, as any error in it would.
+            v_error := repsync.ship(v_dest.dest, v_sql, v_two_phase);
+            if v_error is null and v_two_phase then
+                -- Phase 1 done: the changes wait in a remote transaction left open.
+                v_open := v_open || v_dest.dest;
                 if v_dest.must_fail then
-                    raise exception 'repsync: could not replicate to node "%": %', v_dest.dest, sqlerrm
+                    v_fail := v_fail || v_dest.dest;
+                end if;
+            elsif v_error is not null then
+                if v_dest.must_fail then
+                    raise exception 'repsync: could not replicate to node "%": %', v_dest.dest, v_error
                         using hint = 'the table was added with --on-error fail; fix node "' || v_dest.dest
                             || '" or add the table again with --on-error queue';
                 end if;
-                perform repsync.queue_pending(v_xid, v_dest.dest, sqlerrm);
-            end;
+                perform repsync.queue_pending(v_xid, v_dest.dest, v_error);
+            end if;
         end loop;
         -- Phase 2: commit on each peer; the ones that must not fail first, so a refused
         -- commit there still rolls back the others.
         for v_peer in
             select p from unnest(v_open) p order by not (p = any (v_fail)), p
         loop
-            begin
-                perform {{ dblink_schema }}.dblink_exec('repsync_' || v_peer, 'commit');
-                v_open := array_remove(v_open, v_peer);
-            exception when others then
-                v_error := sqlerrm;
-                v_open := array_remove(v_open, v_peer);
+            v_status := {{ dblink_schema }}.dblink_exec('repsync_' || v_peer, 'commit', false);
+            v_open := array_remove(v_open, v_peer);
+            if v_status <> 'COMMIT' then
+                -- Refused at its commit (a deferred check there), or the peer is gone.
+                v_error := coalesce(regexp_replace(nullif({{ dblink_schema }}.dblink_error_message('repsync_' || v_peer), 'OK'), '^[^:\n]*:  ', ''),
+                                    'the remote transaction was rolled back');
                 perform {{ dblink_schema }}.dblink_disconnect('repsync_' || v_peer);
                 if v_peer = any (v_fail) then
                     raise exception 'repsync: node "%" refused the commit: %', v_peer, v_error
@@ -161,7 +184,7 @@ begin
                             || '" or add the table again with --on-error queue';
                 end if;
                 perform repsync.queue_pending(v_xid, v_peer, v_error);
-            end;
+            end if;
         end loop;
     exception when others or query_canceled then
         -- The local transaction fails: the peers still open must not keep its changes.
@@ -379,6 +402,7 @@ declare
     v_entry record;
     v_watermark record;
     v_snapshot pg_snapshot;
+    v_error text;
 begin
     if p_limit is null or p_limit < 1 then
         raise exception 'repsync.drain_errors: p_limit must be at least 1, not %', p_limit;
@@ -409,7 +433,10 @@ begin
                     -- Deferrable constraints are checked at the remote commit (see flush).
                     v_sql := 'set constraints all deferred;' || E'\n' || v_sql
                         || E'\n' || format('call repsync.mark_applied(%L, %s, %L);', v_origin, v_ids[cardinality(v_ids)], v_snapshot);
-                    perform repsync.ship(v_dest, v_sql);
+                    v_error := repsync.ship(v_dest, v_sql);
+                    if v_error is not null then
+                        raise exception '%', v_error;
+                    end if;
                     delete from repsync.sync_err_rec e where e.dest = v_dest and e.id = any (v_ids);
                     applied := cardinality(v_ids);
                     bytes := octet_length(v_sql);
@@ -424,7 +451,10 @@ begin
                         v_sql := 'set constraints all deferred;' || E'\n'
                             || repsync.entry_call(v_entry.set_name, v_entry.op, v_entry.old_rows, v_entry.new_rows)
                             || E'\n' || format('call repsync.mark_applied(%L, %s, %L);', v_origin, v_entry.id, v_snapshot);
-                        perform repsync.ship(v_dest, v_sql);
+                        v_error := repsync.ship(v_dest, v_sql);
+                        if v_error is not null then
+                            raise exception '%', v_error;
+                        end if;
                         delete from repsync.sync_err_rec e where e.dest = v_dest and e.id = v_entry.id;
                         applied := applied + 1;
                         bytes := bytes + octet_length(v_sql);
@@ -479,7 +509,7 @@ as {{ tag }}
        and tg.tgname like 'repsync\_capture\_%'
 {{ tag }};
 
-revoke all on function repsync.ship(text, text), repsync.flush(), repsync.drain_errors(text, integer),
+revoke all on function repsync.ship(text, text, boolean), repsync.flush(), repsync.drain_errors(text, integer),
     repsync.discard(bigint), repsync.peer_watermark(text), repsync.entry_call(text, "char", json, json),
     repsync.batch(text, integer), repsync.queue_pending(xid8, text, text),
     repsync.forget_applied(text, bigint, pg_snapshot) from public;
