@@ -594,7 +594,7 @@ fn init_failing_on_one_node_changes_no_node() {
     // Something in b's way: a function of the name init creates, with another result type.
     nodes.sql(
         "b",
-        "create schema repsync; create function repsync.ship(p_dest text, p_sql text) returns int language sql as 'select 1'",
+        "create schema repsync; create function repsync.ship(p_dest text, p_sql text, p_keep_open boolean) returns int language sql as 'select 1'",
     );
     let before_b = footprint(&nodes, "b");
     let (code, stdout, stderr) = nodes.repsync(&["init"]);
