@@ -9,6 +9,7 @@ pub const TABLE_COLUMNS: &str = include_str!("catalog/table_columns.sql");
 pub const NODE_STATE: &str = include_str!("catalog/node_state.sql");
 pub const LOCAL_NODE: &str = include_str!("catalog/local_node.sql");
 pub const REPLICATED_TABLES: &str = include_str!("catalog/replicated_tables.sql");
+pub const SENDER_SET: &str = include_str!("catalog/sender_set.sql");
 pub const QUEUES: &str = include_str!("catalog/queues.sql");
 pub const KEY_SEQUENCE: &str = include_str!("catalog/key_sequence.sql");
 pub const CONFLICTS: &str = include_str!("catalog/conflicts.sql");
@@ -420,6 +421,20 @@ pub fn replicated_tables(client: &mut impl GenericClient) -> anyhow::Result<Vec<
         .collect())
 }
 
+/// The name of the set this node sends from `table`, if the node is initialised and
+/// sends it.
+pub fn sender_set(
+    client: &mut impl GenericClient,
+    table: &QualifiedName,
+) -> anyhow::Result<Option<String>> {
+    if !node_state(client)?.installed {
+        return Ok(None);
+    }
+    Ok(client
+        .query_opt(SENDER_SET, &[&table.schema.as_str(), &table.name.as_str()])?
+        .map(|row| row.get("set_name")))
+}
+
 /// The set `set_name` as installed on this node, if the node is initialised and
 /// has it.
 pub fn installed_set(
@@ -491,6 +506,19 @@ pub fn peers(client: &mut impl GenericClient) -> anyhow::Result<Vec<PeerRow>> {
             in_use: row.get("in_use"),
         })
         .collect())
+}
+
+pub const PEER_MAPPING_MATCHES: &str = include_str!("catalog/peer_mapping_matches.sql");
+
+/// Whether this role's user mapping for `server` exists with exactly `password`.
+pub fn peer_mapping_matches(
+    client: &mut impl GenericClient,
+    server: &Ident,
+    password: Option<&str>,
+) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(PEER_MAPPING_MATCHES, &[&server.as_str(), &password])?
+        .get(0))
 }
 
 pub fn functions_present(client: &mut impl GenericClient) -> anyhow::Result<bool> {

@@ -586,3 +586,111 @@ fn demo_converges_and_cleans_up() {
         "{stdout}"
     );
 }
+
+/// The password reaches the user mapping through no statement text a server keeps:
+/// not pg_stat_statements under `track = all` (nested statements included), not a
+/// failed statement's context in the server log. Nothing derived from it is stored:
+/// init's fingerprint stays the same when only the password changes, and whether a
+/// mapping must change is read from the mapping, so one dropped by hand comes back.
+#[test]
+fn the_password_is_in_no_statement_text_and_nothing_derived_from_it_is_kept() {
+    let nodes = common::start_nodes_with(
+        2,
+        "shared_preload_libraries = 'pg_stat_statements'\n\
+         pg_stat_statements.track = all\n\
+         pg_stat_statements.track_utility = on\n",
+    );
+    for n in ["a", "b"] {
+        nodes.sql(
+            n,
+            "create extension pg_stat_statements; create table t (id int primary key)",
+        );
+    }
+    let config = nodes.config_path();
+    let init = |secret: &str| {
+        run(
+            &["--config", config.to_str().unwrap(), "init"],
+            &[("PGPASSWORD", secret)],
+        )
+    };
+    let recorded = |node: &str, fragment: &str| {
+        nodes.sql(
+            node,
+            &format!(
+                "select count(*) from pg_stat_statements where query like {}",
+                repsync::sql::Literal::new(format!("%{fragment}%"))
+            ),
+        )
+    };
+    let mapping_has =
+        |node: &str, secret: &str| {
+            nodes.sql(
+            node,
+            &format!(
+                "select count(*) from pg_user_mappings where srvname = {} and {} = any (umoptions)",
+                repsync::sql::Literal::new(if node == "a" { "repsync_b" } else { "repsync_a" }),
+                repsync::sql::Literal::new(format!("password={secret}"))
+            ),
+        )
+        };
+
+    // A failing user-mapping change: its error, in the server log and on stderr,
+    // does not quote the statement that held the password.
+    nodes.sql(
+        "b",
+        "create function no_mappings() returns event_trigger language plpgsql as \
+         $$ begin raise exception 'no user mapping changes today'; end $$; \
+         create event trigger no_mappings on ddl_command_start \
+         when tag in ('ALTER USER MAPPING') execute function no_mappings()",
+    );
+    let (code, stdout, stderr) = init("First4Secret");
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("node b")
+            && stderr.contains(
+                "cannot store the password of node a in the user mapping for server repsync_a: no user mapping changes today"
+            ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("First4Secret"), "{stderr}");
+    let log = nodes.node("b").server_log();
+    assert!(log.contains("no user mapping changes today"), "{log}");
+    assert!(!log.contains("First4Secret"), "node b's server log:\n{log}");
+    nodes.sql("b", "drop event trigger no_mappings");
+
+    let (code, stdout, stderr) = init("First4Secret");
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for n in ["a", "b"] {
+        assert_eq!(mapping_has(n, "First4Secret"), "1", "node {n}");
+        // Nested statements are recorded: the check below reads them.
+        nodes.sql(
+            n,
+            "do $$ begin execute 'select 1 as nested_' || 'probe'; end $$",
+        );
+        assert_eq!(recorded(n, "1 as nested_probe"), "1", "node {n}");
+        assert_eq!(recorded(n, "First4Secret"), "0", "node {n}");
+    }
+    let fingerprint = || nodes.sql("a", "select init_fingerprint from repsync.local_node");
+    let before = fingerprint();
+
+    // Only the password changes: the mapping follows, the fingerprint does not.
+    let (code, stdout, stderr) = init("Second5Secret");
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(mapping_has("a", "Second5Secret"), "1");
+    assert_eq!(mapping_has("a", "First4Secret"), "0");
+    assert_eq!(fingerprint(), before);
+    assert_eq!(recorded("a", "Second5Secret"), "0");
+
+    // A mapping dropped by hand is put back, and the table replicates through it.
+    nodes.sql("a", "drop user mapping for postgres server repsync_b");
+    let (code, stdout, stderr) = init("Second5Secret");
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(mapping_has("a", "Second5Secret"), "1");
+    let (code, stdout, stderr) = run(
+        &["--config", config.to_str().unwrap(), "add-table", "t"],
+        &[("PGPASSWORD", "Second5Secret")],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    nodes.sql("a", "insert into t values (1)");
+    assert_eq!(nodes.sql("b", "select count(*) from t"), "1");
+}

@@ -12,11 +12,39 @@ use crate::sql::{Ident, Literal, QualifiedName, RowFilter, parse_ident_list};
 
 /// The name of a replicated table's objects, the same on every node: derived from
 /// the source table's name, short enough for any identifier, unique per table.
+/// The digest is of `schema.table` as written in SQL with a part quoted only when it
+/// holds a dot, so `"a.b".c` and `a."b.c"` differ while every name without a dot
+/// keeps the set name earlier versions gave it.
 pub fn set_name(source: &QualifiedName) -> String {
+    let part = |i: &Ident| {
+        if i.as_str().contains('.') {
+            i.to_string()
+        } else {
+            i.as_str().to_string()
+        }
+    };
+    let written = format!("{}.{}", part(&source.schema), part(&source.name));
     format!(
         "t_{}",
-        &crate::fingerprint::md5_hex(source.plain().as_bytes())[..20]
+        &crate::fingerprint::md5_hex(written.as_bytes())[..20]
     )
+}
+
+/// The set name of `source` as installed on the nodes (the first node that sends the
+/// table and has it registered), else the name [`set_name`] derives: a set installed
+/// by an earlier version under an earlier derivation is still found and replaced,
+/// never installed a second time beside itself.
+pub fn installed_set_name(
+    conns: &mut [Connected],
+    source: &QualifiedName,
+) -> anyhow::Result<String> {
+    for conn in conns.iter_mut() {
+        let name = conn.node.name.clone();
+        if let Some(set) = on_node(&name, catalog::sender_set(&mut conn.client, source))? {
+            return Ok(set);
+        }
+    }
+    Ok(set_name(source))
 }
 
 pub fn capture_function(set_name: &str) -> anyhow::Result<Ident> {
@@ -211,7 +239,7 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         )));
     }
 
-    let set = set_name(&source);
+    let set = installed_set_name(&mut conns, &source)?;
     let options = Options {
         columns: columns.iter().map(|c| c.as_str().to_string()).collect(),
         row_filter: filter.as_ref().map(|f| f.as_str().to_string()),

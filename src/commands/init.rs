@@ -192,20 +192,26 @@ fn plan_node(
         }));
     }
 
-    // The fingerprint covers the peers' passwords too, so a changed password is
-    // re-installed.
-    let mut fingerprinted = sql.clone();
-    for peer in &peer_names {
-        if let Some(Some(pw)) = passwords.get(peer) {
-            fingerprinted.push_str(pw);
-        }
-    }
-    let fingerprint = crate::fingerprint::md5_hex(fingerprinted.as_bytes());
+    // The fingerprint covers the SQL only: whether each peer's user mapping still
+    // holds the configured password is asked of the mapping itself, so nothing
+    // derived from a password is stored.
+    let fingerprint = crate::fingerprint::md5_hex(sql.as_bytes());
     if let Some(local) = &existing {
-        let up_to_date = local.init_fingerprint == fingerprint
+        let mut up_to_date = local.init_fingerprint == fingerprint
             && catalog::functions_present(&mut conn.client)?
             && known_peers.len() == peer_names.len()
             && known_peers.iter().all(|p| p.server_present);
+        for peer in &peer_names {
+            if !up_to_date {
+                break;
+            }
+            let password = passwords.get(peer).cloned().flatten();
+            up_to_date = catalog::peer_mapping_matches(
+                &mut conn.client,
+                &server_name(peer)?,
+                password.as_deref(),
+            )?;
+        }
         if up_to_date {
             return Ok(None);
         }

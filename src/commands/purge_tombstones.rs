@@ -110,8 +110,10 @@ fn written_by_several(conns: &mut [super::Connected]) -> anyhow::Result<Vec<Qual
         let mut found = Vec::new();
         for t in on_node(&name, catalog::replicated_tables(&mut conn.client))? {
             let options: serde_json::Value = serde_json::from_str(&t.options)?;
-            if options.get("conflict").is_some() {
-                found.push(QualifiedName::parse(&t.source)?);
+            // The sending node's own table is the source; its stored text is for
+            // people and does not parse back (dots, capitals).
+            if options.get("conflict").is_some() && t.is_sender {
+                found.push(t.local_name()?);
             }
         }
         if !found.is_empty() {
@@ -131,7 +133,7 @@ pub(super) fn purge(
     older_than: Duration,
     batch: i64,
 ) -> anyhow::Result<Vec<(String, i64)>> {
-    let set_name = Literal::new(super::add_table::set_name(table));
+    let set_name = Literal::new(super::add_table::installed_set_name(conns, table)?);
     let mut all_columns = copies[0].key.clone();
     for column in super::add_table::VERSION_COLUMNS {
         all_columns.push(Ident::new(column)?);

@@ -7,14 +7,14 @@ use crate::error::usage;
 use crate::render::{self, render};
 use crate::sql::{Literal, QualifiedName};
 
-use super::add_table::{Keep, drop_sql, set_name};
+use super::add_table::{Keep, drop_sql, installed_set_name};
 
 pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let source = QualifiedName::parse(&args.table)?;
-    let set = set_name(&source);
     let all: Vec<&Node> = config.nodes.iter().collect();
     let mut conns = connect_all(&all)?;
+    let set = installed_set_name(&mut conns, &source)?;
     let mut plans = Vec::new();
     let mut queued = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {

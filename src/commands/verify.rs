@@ -13,7 +13,7 @@ use crate::error::{Unhealthy, usage};
 use crate::render::{self, render};
 use crate::sql::{Ident, QualifiedName, RowFilter};
 
-use super::add_table::set_name;
+use super::add_table::installed_set_name;
 
 /// Buckets of keys (a power of two): about 250 rows each in a 1M-row table, so a
 /// single differing row costs reading back a few hundred rows.
@@ -224,7 +224,7 @@ fn print_text(report: &Report) {
 
 /// The table on every node that has it.
 pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow::Result<Vec<Copy>> {
-    let set = set_name(source);
+    let set = installed_set_name(conns, source)?;
     let mut copies = Vec::new();
     for (index, conn) in conns.iter_mut().enumerate() {
         let name = conn.node.name.clone();

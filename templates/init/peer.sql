@@ -12,12 +12,23 @@ create user mapping for current_user server {{ server }} options (
 {%- endfor %}
 );
 {%- if let Some(setting) = password_setting %}
--- The password is a setting of this transaction: no statement the server may log
--- holds it.
+-- The password is a setting of this transaction, so no statement the client sends
+-- holds it. The statement run here does: an error raised from it would name it in
+-- its context, so the error is raised again without; pg_stat_statements records
+-- nested statements under track = all, so a role that may turns that off for this
+-- transaction (any other role: see the README's security notes).
 do {{ tag }}
 begin
+    begin
+        perform set_config('pg_stat_statements.track', 'top', true);
+    exception when insufficient_privilege or invalid_parameter_value or undefined_object then
+        null;
+    end;
     execute format('alter user mapping for current_user server %I options (add password %L)',
                    {{ server_literal }}, current_setting({{ setting }}));
+exception when others then
+    raise exception 'cannot store the password of node % in the user mapping for server %: %',
+        {{ peer_literal }}, {{ server_literal }}, sqlerrm using errcode = sqlstate;
 end
 {{ tag }};
 {%- endif %}
