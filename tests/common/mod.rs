@@ -275,10 +275,17 @@ pub struct Shipper {
 impl Nodes {
     /// Starts `repsync run` with extra arguments, its stderr (the log) in a file.
     pub fn start_shipper(&self, args: &[&str]) -> Shipper {
+        self.start_shipper_with(args, "run.log", &[])
+    }
+
+    /// `repsync run` with extra arguments, its log appended to `log` in the
+    /// config directory (read it with [`Nodes::log`]) and extra environment
+    /// variables.
+    pub fn start_shipper_with(&self, args: &[&str], log: &str, env: &[(&str, &str)]) -> Shipper {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("run.log"))
+            .open(self.dir.path().join(log))
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_repsync"))
             .arg("--config")
@@ -286,6 +293,7 @@ impl Nodes {
             .arg("run")
             .args(args)
             .env_remove("PGPASSWORD")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -295,7 +303,12 @@ impl Nodes {
     }
 
     pub fn shipper_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("run.log")).unwrap_or_default()
+        self.log("run.log")
+    }
+
+    /// A log file that [`Nodes::start_shipper_with`] wrote.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
 
     /// The whole table as text, ordered by its first column: for comparing nodes.
