@@ -154,29 +154,146 @@ fn a_rolled_back_transaction_is_never_queued() {
     );
 }
 
+/// Rows on b as the apply writes them: a trigger on b's table logs every row
+/// applied, with the application_name of the session ("repsync apply" is the
+/// shipper's COPY transport, "repsync" a dblink session).
+fn log_applies_on_b(nodes: &common::Nodes) {
+    nodes.sql(
+        "b",
+        "create table applies (seq bigserial, id int, n int, op text, app text); \
+         create function log_apply() returns trigger language plpgsql as $$ \
+           begin \
+             insert into public.applies (id, n, op, app) \
+               values (coalesce(new.id, old.id), new.n, tg_op, current_setting('application_name')); \
+             return null; \
+           end $$; \
+         create trigger log_apply after insert or update or delete on t \
+           for each row execute function log_apply()",
+    );
+}
+
+/// What the trigger of [`log_applies_on_b`] logged: per session kind and
+/// operation, the rows applied and how many distinct keys they were.
+fn applies(nodes: &common::Nodes) -> String {
+    nodes.sql(
+        "b",
+        "select coalesce(string_agg(format('%s %s %s/%s', app, op, count, keys), ', ' order by app, op), '') \
+           from (select app, op, count(*), count(distinct id) as keys from applies group by app, op) s",
+    )
+}
+
+/// `repsync run` SIGKILLed between a batch's remote commit and the local delete of
+/// its entries. The drain is held there by a lock the test holds (see
+/// `common::Nodes::install_delete_hold`), so the kill provably lands in that
+/// window: b has committed the batch, a still has it queued. Each key is written
+/// on a in one transaction only, so a trigger on b must see each key applied
+/// exactly once: the next shipper finds the batch in b's watermark and deletes it
+/// without shipping it again. First with a batch that goes by COPY, then with
+/// three held batches in a row through dblink.
 #[test]
-fn sigkill_during_a_large_backlog_loses_nothing() {
+fn sigkill_between_the_remote_commit_and_the_local_delete_loses_nothing() {
     let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    // Rows that later entries update and delete, already on b.
     nodes.sql(
         "a",
-        "insert into t select g, 'v' || g, g from generate_series(1, 100000) g",
+        "insert into t select g, 'old', 0 from generate_series(200001, 200400) g",
     );
-    // Many small transactions too, so batches are cut in the middle.
-    nodes.sql(
-        "a",
-        "do $$ begin for i in 1..300 loop update t set n = n + 1 where id = i * 7; commit; end loop; end $$",
-    );
-    nodes.sql("a", "do $$ begin for i in 1..300 loop delete from t where id = 50000 + i; commit; end loop; end $$");
-    for wait_ms in [150, 400, 50, 700, 250] {
-        let mut shipper = nodes.start_shipper(&["--limit", "20"]);
-        std::thread::sleep(Duration::from_millis(wait_ms));
-        shipper.child.kill().unwrap();
-        shipper.child.wait().unwrap();
-    }
     nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(nodes.sql("b", "select count(*) from t"), "400");
+    log_applies_on_b(&nodes);
+    nodes.install_delete_hold("a");
+    let queued =
+        |nodes: &common::Nodes| nodes.sql("a", "select count(*) from repsync.sync_err_rec");
+
+    // One batch of 20 entries: 100k keys (so it goes by COPY), then 19 updates.
+    nodes.sql(
+        "a",
+        "insert into t select g, 'v' || g, 0 from generate_series(1, 100000) g",
+    );
+    nodes.sql(
+        "a",
+        "do $$ begin for i in 1..19 loop update t set n = i where id = 200000 + i; commit; end loop; end $$",
+    );
+    assert_eq!(queued(&nodes), "20");
+    let hold = nodes.hold_next_batch("a", "b");
+    let mut shipper = nodes.start_shipper(&["--limit", "20"]);
+    let held = hold.wait_held(&nodes);
+    assert_eq!(held.application_name, "repsync run");
+    hold.kill_held(&nodes, &mut shipper.child, &held);
+    // Applied on b, still queued on a.
     assert_eq!(
-        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
-        "0"
+        applies(&nodes),
+        "repsync apply INSERT 100000/100000, repsync apply UPDATE 19/19"
+    );
+    assert_eq!(queued(&nodes), "20");
+    assert_eq!(
+        nodes.sql(
+            "a",
+            &format!(
+                "select count(*) from repsync.sync_err_rec where id between {} and {}",
+                held.first_id, held.last_id
+            )
+        ),
+        "20"
+    );
+    hold.release();
+    // The next shipper only forgets the batch.
+    nodes.repsync_ok(&["run", "--once", "--limit", "20"]);
+    assert_eq!(queued(&nodes), "0");
+    assert_eq!(
+        applies(&nodes),
+        "repsync apply INSERT 100000/100000, repsync apply UPDATE 19/19"
+    );
+
+    // 300 entries of one key each, shipped 20 at a time through dblink; three
+    // shippers in a row are killed at the local delete, each after forgetting the
+    // batches before (in the transaction the kill rolls back).
+    nodes.sql(
+        "a",
+        "do $$ begin \
+           for i in 1..100 loop insert into t values (100000 + i, 'new', 0); commit; end loop; \
+           for i in 101..200 loop update t set n = i where id = 200000 + i; commit; end loop; \
+           for i in 301..400 loop delete from t where id = 200000 + i; commit; end loop; \
+         end $$",
+    );
+    assert_eq!(queued(&nodes), "300");
+    let mut applied = 100_019;
+    for round in 1..=3 {
+        let hold = nodes.hold_next_batch("a", "b");
+        let mut shipper = nodes.start_shipper(&["--limit", "20"]);
+        let held = hold.wait_held(&nodes);
+        hold.kill_held(&nodes, &mut shipper.child, &held);
+        applied += 20;
+        assert_eq!(
+            nodes.sql("b", "select count(*) from applies"),
+            applied.to_string(),
+            "round {round}"
+        );
+        assert_eq!(queued(&nodes), "300", "round {round}");
+        assert_eq!(
+            nodes.sql(
+                "a",
+                &format!(
+                    "select count(*) from repsync.sync_err_rec where id between {} and {}",
+                    held.first_id, held.last_id
+                )
+            ),
+            "20",
+            "round {round}"
+        );
+        hold.release();
+    }
+    assert_eq!(
+        applies(&nodes),
+        "repsync INSERT 60/60, repsync apply INSERT 100000/100000, repsync apply UPDATE 19/19"
+    );
+    nodes.repsync_ok(&["run", "--once", "--limit", "20"]);
+    assert_eq!(queued(&nodes), "0");
+    // Nothing lost, nothing applied twice.
+    assert_eq!(
+        applies(&nodes),
+        "repsync DELETE 100/100, repsync INSERT 100/100, repsync UPDATE 100/100, \
+         repsync apply INSERT 100000/100000, repsync apply UPDATE 19/19"
     );
     assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
 }
