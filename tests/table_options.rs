@@ -115,18 +115,74 @@ fn column_subset() {
         "0"
     );
 
-    // The secret never left a: it is in no captured change.
+    // The secret never left a: b's server logs every statement it receives, and
+    // none holds a secret, while the shipped rows are there.
+    nodes.sql("b", "alter system set log_statement = 'all'");
+    nodes.sql("b", "select pg_reload_conf()");
+    nodes.wait_for("b", "show log_statement", "all");
     nodes.sql(
         "b",
         "alter table t add constraint no_secrets check (secret is null or secret = 'b own')",
     );
-    nodes.sql("a", "insert into t values (3, 'three', 'top secret')");
+    nodes.sql("a", "insert into t values (3, 'three', 'top secret 3')");
+    nodes.sql("a", "insert into u values (3, 'drei', 'top secret u3')");
+    nodes.sql(
+        "a",
+        "update u set secret = 'top secret u3 again', a = 'tres' where id = 3",
+    );
     assert_eq!(
         nodes.sql(
             "b",
             "select format('%s|%s', a, coalesce(secret, 'NULL')) from t where id = 3"
         ),
         "three|NULL"
+    );
+    assert_eq!(nodes.sql("b", "select a from u where id = 3"), "tres");
+    let log = nodes.node("b").server_log();
+    // The calls b received, exactly: only the replicated columns.
+    for shipped in [
+        r#"('I', NULL::json, '[{"id":3,"a":"three"}]'::json);"#,
+        r#"('I', NULL::json, '[{"id":3,"a":"drei"}]'::json);"#,
+        r#"('U', '[{"id":3}]'::json, '[{"id":3,"a":"tres"}]'::json);"#,
+    ] {
+        assert_eq!(log.matches(shipped).count(), 1, "{shipped}\n{log}");
+    }
+    assert!(!log.contains("top secret"), "{log}");
+    // Nor is it in a change queued for b while b is down.
+    nodes.node("b").stop().unwrap();
+    nodes.sql("a", "insert into t values (4, 'four', 'queued secret')");
+    nodes.sql(
+        "a",
+        "update u set secret = 'queued secret u', a = 'cuatro' where id = 3",
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select string_agg(format('%s %s %s', op, old_rows, new_rows), E'\\n' order by id) \
+               from repsync.sync_err_rec"
+        ),
+        "I  [{\"id\":4,\"a\":\"four\"}]\n\
+         U [{\"id\":3}] [{\"id\":3,\"a\":\"cuatro\"}]"
+    );
+    nodes.node("b").restart().unwrap();
+    nodes.repsync_ok(&["drain-errors"]);
+    assert_eq!(
+        nodes.sql("b", dump),
+        "1|uno|b own\n3|three|NULL\n4|four|NULL"
+    );
+    assert_eq!(
+        nodes.sql("b", "select format('%s|%s', id, a) from u where id = 3"),
+        "3|cuatro"
+    );
+    let log = nodes.node("b").server_log();
+    assert_eq!(
+        log.matches(r#"'[{"id":4,"a":"four"}]'"#).count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        !log.contains("top secret") && !log.contains("queued secret"),
+        "{log}"
     );
 }
 
