@@ -77,13 +77,47 @@ fn changes_reach_the_peer_only_when_shipped() {
     assert_eq!(nodes.sql("b", "select count(*) from t"), "0");
 }
 
+/// Whether `repsync run`'s session on `node` holds the idle lock, i.e. waits for
+/// a NOTIFY.
+fn shipper_waits_on(nodes: &common::Nodes, node: &str) -> bool {
+    let [class, object] = repsync::commands::run::IDLE_LOCK;
+    nodes.sql(
+        node,
+        &format!(
+            "select count(*) from pg_locks l join pg_stat_activity a using (pid) \
+              where l.locktype = 'advisory' and l.granted and a.application_name = 'repsync run' \
+                and l.classid = {class} and l.objid = {object} and l.objsubid = 2"
+        ),
+    ) == "1"
+}
+
+/// The shipper polls every 10 minutes here (REPSYNC_IDLE_POLL_MS), so a change
+/// that reaches its peers within the 10 s of `wait_for` was shipped because the
+/// capture trigger's NOTIFY woke the shipper. Each change is made only once the
+/// shipper waits on that node (it holds the idle lock): not found by a round
+/// already under way.
 #[test]
 fn the_shipper_wakes_on_notify_and_stops_on_sigterm() {
     let nodes = setup(3, &["--mode", "async"]);
-    let shipper = nodes.start_shipper(&[]);
+    let shipper = nodes.start_shipper_with(&[], "run.log", &[("REPSYNC_IDLE_POLL_MS", "600000")]);
+    let wait_until_idle = |node: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !shipper_waits_on(&nodes, node) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the shipper does not wait on node {node}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_until_idle("a");
     nodes.sql("a", "insert into t values (1, 'from a', 1)");
+    for n in ["b", "c"] {
+        nodes.wait_for(n, "select count(*) from t where id = 1", "1");
+    }
+    wait_until_idle("b");
     nodes.sql("b", "insert into t values (2, 'from b', 2)");
-    nodes.wait_for("c", "select count(*) from t where id = 1", "1");
+    wait_until_idle("c");
     nodes.sql("c", "update t set v = 'from c' where id = 1");
     for n in ["a", "b", "c"] {
         nodes.wait_for(
@@ -92,20 +126,39 @@ fn the_shipper_wakes_on_notify_and_stops_on_sigterm() {
             "from c,from b",
         );
     }
-    std::thread::sleep(Duration::from_millis(300));
     for n in ["a", "b", "c"] {
-        assert_eq!(
-            nodes.sql(n, "select count(*) from repsync.sync_err_rec"),
-            "0",
-            "node {n}"
-        );
+        nodes.wait_for(n, "select count(*) from repsync.sync_err_rec", "0");
+        wait_until_idle(n);
     }
-    assert_eq!(shipper.terminate(), 0, "{}", nodes.shipper_log());
+    // SIGTERM stops it at its next wake, which a NOTIFY brings at once.
+    let pid = shipper.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for n in ["a", "b", "c"] {
+        nodes.sql(n, "notify repsync");
+    }
+    let mut shipper = shipper;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = shipper.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shipper did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{}", nodes.shipper_log());
     let log = nodes.shipper_log();
     assert!(
         log.contains("batch shipped") && log.contains("rows=1"),
         "{log}"
     );
+    assert!(log.trim_end().ends_with("stopped"), "{log}");
 }
 
 /// An idle shipper holds the idle lock, so a writer notifies; while no shipper
