@@ -56,6 +56,8 @@ pub struct Peer<'a> {
     pub tag: &'static str,
     pub peer_literal: Literal,
     pub server_literal: Literal,
+    /// The sequence that holds the highest id of a transaction that queued for it.
+    pub queued_mark: Ident,
 }
 
 #[derive(Template)]
@@ -251,6 +253,7 @@ pub struct DropPeer<'a> {
     pub peer: &'a str,
     pub server: &'a Ident,
     pub peer_literal: Literal,
+    pub queued_mark: Ident,
 }
 
 #[derive(Template)]

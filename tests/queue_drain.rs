@@ -701,3 +701,60 @@ fn a_local_error_while_shipping_fails_the_transaction_instead_of_queuing() {
     assert_eq!(nodes.sql("a", DUMP), "");
     assert_eq!(queue_len(&nodes, "a"), 0);
 }
+
+/// A repeatable-read transaction reads a snapshot taken before another
+/// transaction queued a change for b and committed. It must not overtake that
+/// change by shipping its own straight to b: here the queued change deletes row 1
+/// and the later one inserts it again, so b applying them the other way round
+/// would end without the row.
+#[test]
+fn a_repeatable_read_transaction_does_not_overtake_a_change_queued_after_its_snapshot() {
+    let nodes = setup(&[]);
+    nodes.sql("a", "insert into t values (1, 'old', 1)");
+    assert_eq!(nodes.sql("b", DUMP), "1|old|1");
+    // b refuses deletes for now, so the delete below is queued.
+    nodes.sql(
+        "b",
+        "create function public.no_delete() returns trigger language plpgsql as \
+         $$begin raise exception 'deletes are held'; end$$; \
+         create trigger no_delete before delete on t for each row execute function public.no_delete()",
+    );
+    let mut late = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    late.batch_execute("begin isolation level repeatable read; select count(*) from t")
+        .unwrap();
+    nodes.sql("a", "delete from t where id = 1");
+    assert_eq!(queue_len(&nodes, "a"), 1);
+    nodes.sql("b", "drop trigger no_delete on t");
+    // Row 1 is gone, committed: the insert does not conflict, even in the old snapshot.
+    late.batch_execute("insert into t values (1, 'new', 2); commit")
+        .unwrap();
+    // It queued behind the delete instead of reaching b first.
+    assert_eq!(queue_len(&nodes, "a"), 2);
+    assert_eq!(nodes.sql("b", DUMP), "1|old|1");
+    nodes.repsync_ok(&["drain-errors"]);
+    assert_eq!(nodes.sql("a", DUMP), "1|new|2");
+    assert_eq!(nodes.sql("b", DUMP), "1|new|2");
+}
+
+/// The same in read committed: the later transaction's check sees the committed
+/// queue, so it queues behind without any help.
+#[test]
+fn a_read_committed_transaction_queues_behind_a_change_committed_before_its_commit() {
+    let nodes = setup(&[]);
+    nodes.sql("a", "insert into t values (1, 'old', 1)");
+    nodes.sql(
+        "b",
+        "create function public.no_delete() returns trigger language plpgsql as \
+         $$begin raise exception 'deletes are held'; end$$; \
+         create trigger no_delete before delete on t for each row execute function public.no_delete()",
+    );
+    let mut late = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    late.batch_execute("begin; select count(*) from t").unwrap();
+    nodes.sql("a", "delete from t where id = 1");
+    nodes.sql("b", "drop trigger no_delete on t");
+    late.batch_execute("insert into t values (1, 'new', 2); commit")
+        .unwrap();
+    assert_eq!(queue_len(&nodes, "a"), 2);
+    nodes.repsync_ok(&["drain-errors"]);
+    assert_eq!(nodes.sql("b", DUMP), "1|new|2");
+}

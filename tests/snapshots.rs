@@ -688,7 +688,7 @@ fn init_functions() {
     assert_eq!(assert_well_quoted(&sql), "$repsync$");
     for f in [
         "repsync.flush()",
-        "repsync.ship(p_dest text, p_sql text)",
+        "repsync.ship(p_dest text, p_sql text, p_keep_open boolean default false)",
         "repsync.drain_errors(p_dest text default null, p_limit integer default 1000)",
     ] {
         assert!(sql.contains(f), "{f} missing");
@@ -726,6 +726,7 @@ fn peer() {
         tag: render::tag(),
         peer_literal: Literal::new("b"),
         server_literal: Literal::new("repsync_b"),
+        queued_mark: ident("queued_xid_b"),
     });
     assert!(sql.contains(r#""dbname" 'app''s db'"#), "{sql}");
     assert!(sql.contains(r#"E'it''s a \\user'"#), "{sql}");

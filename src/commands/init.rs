@@ -99,6 +99,12 @@ pub fn server_name(peer: &str) -> anyhow::Result<Ident> {
     Ident::new(format!("repsync_{peer}"))
 }
 
+/// The sequence in schema repsync that repsync.queue_pending raises; the functions
+/// find it by the same name.
+pub fn queued_mark(peer: &str) -> anyhow::Result<Ident> {
+    Ident::new(format!("queued_xid_{peer}"))
+}
+
 /// The SQL that brings one node up to date, or `None` when it already is.
 fn plan_node(
     conn: &mut Connected,
@@ -182,6 +188,7 @@ fn plan_node(
             peer: &gone.name,
             server: &server_name(&gone.name)?,
             peer_literal: Literal::new(gone.name.clone()),
+            queued_mark: queued_mark(&gone.name)?,
         }));
     }
 
@@ -287,5 +294,6 @@ fn peer_sql(
         tag: render::tag(),
         peer_literal: Literal::new(peer.name.to_string()),
         server_literal: Literal::new(server.as_str()),
+        queued_mark: queued_mark(peer.name.as_str())?,
     }))
 }

@@ -51,9 +51,12 @@ begin
         if {{ dblink_schema }}.dblink_exec(v_conn, case when p_keep_open then 'begin;' || E'\n' else '' end || p_sql, false) <> 'ERROR' then
             return null;
         end if;
-        -- libpq's text of the peer's error: its fields (detail, context) without the
-        -- severity word in front, as a raised error's message would read.
-        v_error := regexp_replace({{ dblink_schema }}.dblink_error_message(v_conn), '^[^:\n]*:  ', '');
+        -- libpq's text of the peer's error without the severity word in front and
+        -- without the context (repsync's own generated statement): the message and
+        -- any detail and hint, as the peer's log would name them.
+        v_error := rtrim(regexp_replace(regexp_replace({{ dblink_schema }}.dblink_error_message(v_conn),
+                                                       '^[^:\n]*:  ', ''),
+                                        '\nCONTEXT:  .*$', ''), E'\n');
         -- A live connection answers this (and leaves an explicit transaction the
         -- error aborted); a dead one fails it too. dblink_exec refuses statements
         -- that return rows, and repsync's sessions hold no prepared statements, so
@@ -72,10 +75,19 @@ end
 
 -- Moves a transaction's pending changes for one destination into the queue, in
 -- capture order; p_error is why (null when they only queue behind a backlog).
+-- It also raises the destination's queued-xid mark to this transaction's id: a
+-- transaction reading an older snapshot (repeatable read, serializable) cannot see
+-- these entries, and learns from the mark that it must queue behind them (see
+-- flush). A sequence, because its value is seen at once by every snapshot; the
+-- read and the raise are one step under a lock held only for that step.
 create or replace function repsync.queue_pending(p_xid xid8, p_dest text, p_error text)
-returns void language sql
+returns void language plpgsql
 set search_path = pg_catalog, pg_temp
 as {{ tag }}
+declare
+    v_mark regclass := to_regclass(format('repsync.%I', 'queued_xid_' || p_dest));
+    v_last bigint;
+begin
     insert into repsync.sync_err_rec (dest, set_name, op, old_rows, new_rows, origin_xid, last_error, last_attempt)
     select p_dest, q.set_name, q.op, q.old_rows, q.new_rows, q.xid, p_error,
            case when p_error is not null then clock_timestamp() end
@@ -83,6 +95,43 @@ as {{ tag }}
       join repsync.route r on r.set_name = q.set_name and r.dest = p_dest
      where q.xid = p_xid
      order by q.id;
+    if v_mark is not null then
+        perform pg_advisory_lock(hashtext('repsync.queued_xid'), hashtext(p_dest));
+        begin
+            execute format('select last_value from %s', v_mark) into v_last;
+            if v_last < p_xid::text::bigint then
+                perform setval(v_mark, p_xid::text::bigint);
+            end if;
+        exception when others or query_canceled then
+            perform pg_advisory_unlock(hashtext('repsync.queued_xid'), hashtext(p_dest));
+            raise;
+        end;
+        perform pg_advisory_unlock(hashtext('repsync.queued_xid'), hashtext(p_dest));
+    end if;
+end
+{{ tag }};
+
+-- Whether a transaction that reads one snapshot throughout (repeatable read,
+-- serializable) must queue its changes for p_dest: some transaction that queued
+-- for it may be invisible to that snapshot (running when it was taken, or begun
+-- since). Every such transaction's id is at least the snapshot's xmin, and the mark
+-- holds the highest id that ever queued; a mark below xmin proves there is none.
+-- Read committed needs no mark: its check reads a new snapshot, and a transaction
+-- still running then touched no row this one touched (it would have waited).
+create or replace function repsync.queued_since_snapshot(p_dest text)
+returns boolean language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as {{ tag }}
+declare
+    v_mark regclass := to_regclass(format('repsync.%I', 'queued_xid_' || p_dest));
+    v_last bigint;
+begin
+    if v_mark is null then
+        return false;
+    end if;
+    execute format('select last_value from %s', v_mark) into v_last;
+    return v_last >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
+end
 {{ tag }};
 
 -- Runs at pre-commit (deferred), for each row of pending. The first call of a
@@ -107,6 +156,7 @@ declare
     v_error text;
     v_status text;
     v_two_phase boolean;
+    v_one_snapshot boolean;
 begin
     if new.op <> 'F' then
         if not exists (select from repsync.pending q where q.xid = v_xid and q.op = 'F') then
@@ -114,6 +164,7 @@ begin
         end if;
         return null;
     end if;
+    v_one_snapshot := current_setting('transaction_isolation') <> 'read committed';
     select count(distinct r.dest) > 1 and bool_or(t.on_error = 'fail')
       into v_two_phase
       from repsync.pending q
@@ -132,7 +183,8 @@ begin
         loop
             -- The first entry by the (dest, id) index: an EXISTS may be planned as a
             -- scan through other destinations' entries and dead ones.
-            if (select e.id from repsync.sync_err_rec e where e.dest = v_dest.dest order by e.dest, e.id limit 1) is not null then
+            if (select e.id from repsync.sync_err_rec e where e.dest = v_dest.dest order by e.dest, e.id limit 1) is not null
+               or (v_one_snapshot and repsync.queued_since_snapshot(v_dest.dest)) then
                 if v_dest.must_fail then
                     raise exception 'repsync: node "%" has queued changes that this transaction would overtake', v_dest.dest
                         using hint = 'run "repsync drain-errors --to ' || v_dest.dest || '" first';
@@ -511,5 +563,5 @@ as {{ tag }}
 
 revoke all on function repsync.ship(text, text, boolean), repsync.flush(), repsync.drain_errors(text, integer),
     repsync.discard(bigint), repsync.peer_watermark(text), repsync.entry_call(text, "char", json, json),
-    repsync.batch(text, integer), repsync.queue_pending(xid8, text, text),
+    repsync.batch(text, integer), repsync.queue_pending(xid8, text, text), repsync.queued_since_snapshot(text),
     repsync.forget_applied(text, bigint, pg_snapshot) from public;

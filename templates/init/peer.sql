@@ -21,5 +21,7 @@ begin
 end
 {{ tag }};
 {%- endif %}
+-- The highest id of a transaction that queued changes for {{ peer }} (see queue_pending).
+create sequence if not exists repsync.{{ queued_mark }} minvalue 0 start 0;
 insert into repsync.peer (name, server_name) values ({{ peer_literal }}, {{ server_literal }})
     on conflict (name) do update set server_name = excluded.server_name;
