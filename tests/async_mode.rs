@@ -77,13 +77,47 @@ fn changes_reach_the_peer_only_when_shipped() {
     assert_eq!(nodes.sql("b", "select count(*) from t"), "0");
 }
 
+/// Whether `repsync run`'s session on `node` holds the idle lock, i.e. waits for
+/// a NOTIFY.
+fn shipper_waits_on(nodes: &common::Nodes, node: &str) -> bool {
+    let [class, object] = repsync::commands::run::IDLE_LOCK;
+    nodes.sql(
+        node,
+        &format!(
+            "select count(*) from pg_locks l join pg_stat_activity a using (pid) \
+              where l.locktype = 'advisory' and l.granted and a.application_name = 'repsync run' \
+                and l.classid = {class} and l.objid = {object} and l.objsubid = 2"
+        ),
+    ) == "1"
+}
+
+/// The shipper polls every 10 minutes here (REPSYNC_IDLE_POLL_MS), so a change
+/// that reaches its peers within the 10 s of `wait_for` was shipped because the
+/// capture trigger's NOTIFY woke the shipper. Each change is made only once the
+/// shipper waits on that node (it holds the idle lock): not found by a round
+/// already under way.
 #[test]
 fn the_shipper_wakes_on_notify_and_stops_on_sigterm() {
     let nodes = setup(3, &["--mode", "async"]);
-    let shipper = nodes.start_shipper(&[]);
+    let shipper = nodes.start_shipper_with(&[], "run.log", &[("REPSYNC_IDLE_POLL_MS", "600000")]);
+    let wait_until_idle = |node: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !shipper_waits_on(&nodes, node) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the shipper does not wait on node {node}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_until_idle("a");
     nodes.sql("a", "insert into t values (1, 'from a', 1)");
+    for n in ["b", "c"] {
+        nodes.wait_for(n, "select count(*) from t where id = 1", "1");
+    }
+    wait_until_idle("b");
     nodes.sql("b", "insert into t values (2, 'from b', 2)");
-    nodes.wait_for("c", "select count(*) from t where id = 1", "1");
+    wait_until_idle("c");
     nodes.sql("c", "update t set v = 'from c' where id = 1");
     for n in ["a", "b", "c"] {
         nodes.wait_for(
@@ -92,20 +126,39 @@ fn the_shipper_wakes_on_notify_and_stops_on_sigterm() {
             "from c,from b",
         );
     }
-    std::thread::sleep(Duration::from_millis(300));
     for n in ["a", "b", "c"] {
-        assert_eq!(
-            nodes.sql(n, "select count(*) from repsync.sync_err_rec"),
-            "0",
-            "node {n}"
-        );
+        nodes.wait_for(n, "select count(*) from repsync.sync_err_rec", "0");
+        wait_until_idle(n);
     }
-    assert_eq!(shipper.terminate(), 0, "{}", nodes.shipper_log());
+    // SIGTERM stops it at its next wake, which a NOTIFY brings at once.
+    let pid = shipper.child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for n in ["a", "b", "c"] {
+        nodes.sql(n, "notify repsync");
+    }
+    let mut shipper = shipper;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = shipper.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shipper did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{}", nodes.shipper_log());
     let log = nodes.shipper_log();
     assert!(
         log.contains("batch shipped") && log.contains("rows=1"),
         "{log}"
     );
+    assert!(log.trim_end().ends_with("stopped"), "{log}");
 }
 
 /// An idle shipper holds the idle lock, so a writer notifies; while no shipper
@@ -154,47 +207,202 @@ fn a_rolled_back_transaction_is_never_queued() {
     );
 }
 
+/// Rows on b as the apply writes them: a trigger on b's table logs every row
+/// applied, with the application_name of the session ("repsync apply" is the
+/// shipper's COPY transport, "repsync" a dblink session).
+fn log_applies_on_b(nodes: &common::Nodes) {
+    nodes.sql(
+        "b",
+        "create table applies (seq bigserial, id int, n int, op text, app text); \
+         create function log_apply() returns trigger language plpgsql as $$ \
+           begin \
+             insert into public.applies (id, n, op, app) \
+               values (coalesce(new.id, old.id), new.n, tg_op, current_setting('application_name')); \
+             return null; \
+           end $$; \
+         create trigger log_apply after insert or update or delete on t \
+           for each row execute function log_apply()",
+    );
+}
+
+/// What the trigger of [`log_applies_on_b`] logged: per session kind and
+/// operation, the rows applied and how many distinct keys they were.
+fn applies(nodes: &common::Nodes) -> String {
+    nodes.sql(
+        "b",
+        "select coalesce(string_agg(format('%s %s %s/%s', app, op, count, keys), ', ' order by app, op), '') \
+           from (select app, op, count(*), count(distinct id) as keys from applies group by app, op) s",
+    )
+}
+
+/// `repsync run` SIGKILLed between a batch's remote commit and the local delete of
+/// its entries. The drain is held there by a lock the test holds (see
+/// `common::Nodes::install_delete_hold`), so the kill provably lands in that
+/// window: b has committed the batch, a still has it queued. Each key is written
+/// on a in one transaction only, so a trigger on b must see each key applied
+/// exactly once: the next shipper finds the batch in b's watermark and deletes it
+/// without shipping it again. First with a batch that goes by COPY, then with
+/// three held batches in a row through dblink.
 #[test]
-fn sigkill_during_a_large_backlog_loses_nothing() {
+fn sigkill_between_the_remote_commit_and_the_local_delete_loses_nothing() {
     let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
+    // Rows that later entries update and delete, already on b.
     nodes.sql(
         "a",
-        "insert into t select g, 'v' || g, g from generate_series(1, 100000) g",
+        "insert into t select g, 'old', 0 from generate_series(200001, 200400) g",
     );
-    // Many small transactions too, so batches are cut in the middle.
-    nodes.sql(
-        "a",
-        "do $$ begin for i in 1..300 loop update t set n = n + 1 where id = i * 7; commit; end loop; end $$",
-    );
-    nodes.sql("a", "do $$ begin for i in 1..300 loop delete from t where id = 50000 + i; commit; end loop; end $$");
-    for wait_ms in [150, 400, 50, 700, 250] {
-        let mut shipper = nodes.start_shipper(&["--limit", "20"]);
-        std::thread::sleep(Duration::from_millis(wait_ms));
-        shipper.child.kill().unwrap();
-        shipper.child.wait().unwrap();
-    }
     nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(nodes.sql("b", "select count(*) from t"), "400");
+    log_applies_on_b(&nodes);
+    nodes.install_delete_hold("a");
+    let queued =
+        |nodes: &common::Nodes| nodes.sql("a", "select count(*) from repsync.sync_err_rec");
+
+    // One batch of 20 entries: 100k keys (so it goes by COPY), then 19 updates.
+    nodes.sql(
+        "a",
+        "insert into t select g, 'v' || g, 0 from generate_series(1, 100000) g",
+    );
+    nodes.sql(
+        "a",
+        "do $$ begin for i in 1..19 loop update t set n = i where id = 200000 + i; commit; end loop; end $$",
+    );
+    assert_eq!(queued(&nodes), "20");
+    let hold = nodes.hold_next_batch("a", "b");
+    let mut shipper = nodes.start_shipper(&["--limit", "20"]);
+    let held = hold.wait_held(&nodes);
+    assert_eq!(held.application_name, "repsync run");
+    hold.kill_held(&nodes, &mut shipper.child, &held);
+    // Applied on b, still queued on a.
     assert_eq!(
-        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
-        "0"
+        applies(&nodes),
+        "repsync apply INSERT 100000/100000, repsync apply UPDATE 19/19"
+    );
+    assert_eq!(queued(&nodes), "20");
+    assert_eq!(
+        nodes.sql(
+            "a",
+            &format!(
+                "select count(*) from repsync.sync_err_rec where id between {} and {}",
+                held.first_id, held.last_id
+            )
+        ),
+        "20"
+    );
+    hold.release();
+    // The next shipper only forgets the batch.
+    nodes.repsync_ok(&["run", "--once", "--limit", "20"]);
+    assert_eq!(queued(&nodes), "0");
+    assert_eq!(
+        applies(&nodes),
+        "repsync apply INSERT 100000/100000, repsync apply UPDATE 19/19"
+    );
+
+    // 300 entries of one key each, shipped 20 at a time through dblink; three
+    // shippers in a row are killed at the local delete, each after forgetting the
+    // batches before (in the transaction the kill rolls back).
+    nodes.sql(
+        "a",
+        "do $$ begin \
+           for i in 1..100 loop insert into t values (100000 + i, 'new', 0); commit; end loop; \
+           for i in 101..200 loop update t set n = i where id = 200000 + i; commit; end loop; \
+           for i in 301..400 loop delete from t where id = 200000 + i; commit; end loop; \
+         end $$",
+    );
+    assert_eq!(queued(&nodes), "300");
+    let mut applied = 100_019;
+    for round in 1..=3 {
+        let hold = nodes.hold_next_batch("a", "b");
+        let mut shipper = nodes.start_shipper(&["--limit", "20"]);
+        let held = hold.wait_held(&nodes);
+        hold.kill_held(&nodes, &mut shipper.child, &held);
+        applied += 20;
+        assert_eq!(
+            nodes.sql("b", "select count(*) from applies"),
+            applied.to_string(),
+            "round {round}"
+        );
+        assert_eq!(queued(&nodes), "300", "round {round}");
+        assert_eq!(
+            nodes.sql(
+                "a",
+                &format!(
+                    "select count(*) from repsync.sync_err_rec where id between {} and {}",
+                    held.first_id, held.last_id
+                )
+            ),
+            "20",
+            "round {round}"
+        );
+        hold.release();
+    }
+    assert_eq!(
+        applies(&nodes),
+        "repsync INSERT 60/60, repsync apply INSERT 100000/100000, repsync apply UPDATE 19/19"
+    );
+    nodes.repsync_ok(&["run", "--once", "--limit", "20"]);
+    assert_eq!(queued(&nodes), "0");
+    // Nothing lost, nothing applied twice.
+    assert_eq!(
+        applies(&nodes),
+        "repsync DELETE 100/100, repsync INSERT 100/100, repsync UPDATE 100/100, \
+         repsync apply INSERT 100000/100000, repsync apply UPDATE 19/19"
     );
     assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
 }
 
+/// Two shippers take turns on one destination, and every entry is applied on b
+/// exactly once. The upserts are idempotent, so b's rows alone would not show a
+/// batch applied twice: a trigger on b logs every row the apply writes, and each
+/// key is written on a in exactly one transaction per phase (inserts, then, once
+/// those are shipped, updates), so each key must be applied once per phase.
 #[test]
 fn two_shippers_at_once_apply_nothing_twice() {
     let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
-    let first = nodes.start_shipper(&["--limit", "5"]);
-    let second = nodes.start_shipper(&["--limit", "5"]);
+    nodes.sql(
+        "b",
+        "create table applies (id int, n int, op text); \
+         create function log_apply() returns trigger language plpgsql as $$ \
+           begin insert into public.applies values (new.id, new.n, tg_op); return null; end $$; \
+         create trigger log_apply after insert or update on t \
+           for each row execute function log_apply()",
+    );
+    let first = nodes.start_shipper_with(&["--limit", "5"], "first.log", &[]);
+    let second = nodes.start_shipper_with(&["--limit", "5"], "second.log", &[]);
     nodes.sql(
         "a",
-        "insert into t select g, 'v', 0 from generate_series(1, 50) g",
+        "do $$ begin for i in 1..200 loop insert into t values (i, 'v', 0); commit; end loop; end $$",
     );
-    nodes.sql("a", "do $$ begin for i in 1..200 loop update t set n = n + 1 where id = 1 + i % 50; commit; end loop; end $$");
     nodes.wait_for("a", "select count(*) from repsync.sync_err_rec", "0");
-    assert_eq!(first.terminate(), 0);
-    assert_eq!(second.terminate(), 0);
-    assert_eq!(nodes.sql("b", "select sum(n) from t"), "200");
+    nodes.wait_for("b", "select count(*) from t", "200");
+    nodes.sql(
+        "a",
+        "do $$ begin for i in 1..200 loop update t set n = i where id = i; commit; end loop; end $$",
+    );
+    nodes.wait_for("a", "select count(*) from repsync.sync_err_rec", "0");
+    nodes.wait_for("b", "select sum(n) from t", "20100");
+    assert_eq!(first.terminate(), 0, "{}", nodes.log("first.log"));
+    assert_eq!(second.terminate(), 0, "{}", nodes.log("second.log"));
+    // Both shippers shipped, so they did take turns.
+    for log in ["first.log", "second.log"] {
+        let text = nodes.log(log);
+        assert!(text.contains("batch shipped"), "{log}:\n{text}");
+    }
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select string_agg(format('%s %s %s', op, count, keys), ', ' order by op) from \
+               (select op, count(*), count(distinct id) as keys from applies group by op) s",
+        ),
+        "INSERT 200 200, UPDATE 200 200"
+    );
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select count(*) from applies where op = 'UPDATE' and n <> id"
+        ),
+        "0"
+    );
     assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
 }
 

@@ -124,24 +124,81 @@ fn help_lists_every_subcommand_and_flag() {
     assert!(stdout.contains(env!("CARGO_PKG_VERSION")), "{stdout}");
 }
 
+/// With a node file that is fine, so that only the argument can be what is
+/// refused: exit 2, nothing on stdout, and the argument's own message first.
 #[test]
 fn bad_arguments_exit_2() {
-    for args in [
-        &["no-such-command"][..],
-        &[][..],
-        &["add-table"][..],
-        &["add-table", "t", "--mode", "async-ish"][..],
-        &["add-table", "t", "--on-error", "ignore"][..],
-        &["drain-errors", "--limit", "0"][..],
-        &["drain-errors", "--discard", "1"][..],
-        &["status", "--bogus"][..],
-        &["conflicts", "--keep", "1"][..],
-        &["conflicts", "--purge", "--older-than", "3x"][..],
-        &["conflicts", "--purge", "--keep", "1", "--json"][..],
-        &["run", "--keep-conflicts", "soon"][..],
+    for (args, message) in [
+        (
+            &["no-such-command"][..],
+            "error: unrecognized subcommand 'no-such-command'",
+        ),
+        (
+            &[][..],
+            "error: 'repsync' requires a subcommand but one was not provided",
+        ),
+        (
+            &["add-table"][..],
+            "error: the following required arguments were not provided:",
+        ),
+        (
+            &["add-table", "t", "--mode", "async-ish"][..],
+            "error: invalid value 'async-ish' for '--mode <MODE>'",
+        ),
+        (
+            &["add-table", "t", "--on-error", "ignore"][..],
+            "error: invalid value 'ignore' for '--on-error <ON_ERROR>'",
+        ),
+        (
+            &["drain-errors", "--limit", "0"][..],
+            "error: invalid value '0' for '--limit <LIMIT>': 0 is not in 1..=2147483647",
+        ),
+        (
+            &["drain-errors", "--discard", "1"][..],
+            "error: the following required arguments were not provided:",
+        ),
+        (
+            &["status", "--bogus"][..],
+            "error: unexpected argument '--bogus' found",
+        ),
+        (
+            &["conflicts", "--keep", "1"][..],
+            "error: the following required arguments were not provided:",
+        ),
+        (
+            &["conflicts", "--purge", "--older-than", "3x"][..],
+            "error: invalid value '3x' for '--older-than <DURATION>': \"3x\" is not a duration",
+        ),
+        (
+            &["conflicts", "--purge", "--keep", "1", "--json"][..],
+            "error: the argument '--purge' cannot be used with '--json'",
+        ),
+        (
+            &["run", "--keep-conflicts", "soon"][..],
+            "error: invalid value 'soon' for '--keep-conflicts <DURATION>': \"soon\" is not a duration",
+        ),
     ] {
-        let (code, stdout, stderr) = run(args, &[]);
+        let (code, stdout, stderr) = with_config(TWO_NODES, args);
         assert_eq!(code, 2, "repsync {args:?}\n{stdout}\n{stderr}");
+        assert_eq!(stdout, "", "repsync {args:?}");
+        assert!(
+            stderr.lines().next().unwrap_or("").starts_with(message),
+            "repsync {args:?}: {message:?} is not the first line of:\n{stderr}"
+        );
+    }
+    // The missing arguments are named.
+    for (args, missing) in [
+        (&["add-table"][..], "<TABLE>"),
+        (&["drain-errors", "--discard", "1"][..], "--node <NODE>"),
+        (&["conflicts", "--keep", "1"][..], "--purge"),
+    ] {
+        let (code, _, stderr) = with_config(TWO_NODES, args);
+        assert_eq!(code, 2, "{stderr}");
+        assert_eq!(
+            stderr.lines().nth(1),
+            Some(format!("  {missing}").as_str()),
+            "{stderr}"
+        );
     }
 }
 
@@ -585,6 +642,50 @@ fn demo_converges_and_cleans_up() {
         stdout.contains("stopping and removing the demo nodes"),
         "{stdout}"
     );
+    // The node file it printed names the three nodes' socket directories, its
+    // own path, and their ports: all of it is gone, and no server is left.
+    let dsns: Vec<(std::path::PathBuf, u16)> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("dsn = \"host="))
+        .map(|rest| {
+            let (host, rest) = rest.split_once(" port=").unwrap();
+            let port = rest.split_once(' ').unwrap().0.parse().unwrap();
+            (std::path::PathBuf::from(host), port)
+        })
+        .collect();
+    assert_eq!(dsns.len(), 3, "{stdout}");
+    let node_file = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("the node file, "))
+        .and_then(|l| l.strip_suffix(':'))
+        .unwrap_or_else(|| panic!("no node file in:\n{stdout}"));
+    assert!(
+        !Path::new(node_file).parent().unwrap().exists(),
+        "{node_file} is left"
+    );
+    for (socket_dir, port) in &dsns {
+        let cluster_dir = socket_dir.parent().unwrap();
+        assert!(
+            cluster_dir.starts_with(std::env::temp_dir()) || cluster_dir.starts_with("/tmp"),
+            "{}",
+            cluster_dir.display()
+        );
+        assert!(!cluster_dir.exists(), "{} is left", cluster_dir.display());
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", *port)).is_err(),
+            "a server still listens on port {port}"
+        );
+        let data_dir = cluster_dir.join("data");
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&cmdline).contains(data_dir.to_str().unwrap()),
+                "process {:?} still runs on {}",
+                entry.file_name(),
+                data_dir.display()
+            );
+        }
+    }
 }
 
 /// The password reaches the user mapping through no statement text a server keeps:

@@ -111,7 +111,7 @@ fn newer_wins_on_a_column_goes_by_its_value_not_by_when_it_was_written() {
 }
 
 #[test]
-fn keep_local_and_apply_remote_are_logged_and_leave_the_nodes_different() {
+fn keep_local_leaves_the_nodes_different_and_apply_remote_takes_the_peers_row() {
     let nodes = concurrent_update(&["--conflict", "keep-local"], "b", "a");
     assert_eq!(value(&nodes, "a"), "from a");
     assert_eq!(value(&nodes, "b"), "from b");
@@ -120,12 +120,38 @@ fn keep_local_and_apply_remote_are_logged_and_leave_the_nodes_different() {
     let (code, out, _) = nodes.repsync(&["verify", "t"]);
     assert_eq!(code, 1, "{out}");
 
-    // The seed's overwrite: each receiver takes the peer's row. Whether the nodes
-    // end up swapped or equal depends on whether both shipped before either applied.
-    let nodes = concurrent_update(&["--conflict", "apply-remote"], "b", "a");
-    let logged = format!("{};{}", conflicts(&nodes, "a"), conflicts(&nodes, "b"));
-    assert!(logged.contains("apply-remote remote"), "{logged}");
-    assert!(!logged.contains("local"), "{logged}");
+    // The seed's overwrite: each receiver takes the peer's row. Shipped one node
+    // after the other, a's change first: b takes it (its own is overwritten and
+    // logged), then b's queued key ships b's current row, which is a's version,
+    // so a sees no conflict and both end with a's row.
+    let nodes = common::with_table(
+        2,
+        TABLE,
+        &["t", "--mode", "async", "--conflict", "apply-remote"],
+    );
+    nodes.sql("a", "insert into t values (1, 'start', now())");
+    nodes.repsync_ok(&["run", "--once"]);
+    assert_eq!(value(&nodes, "b"), "start");
+    nodes.sql("b", "update t set v = 'from b', stamp = now() where id = 1");
+    nodes.sql("a", "update t set v = 'from a', stamp = now() where id = 1");
+    nodes.repsync_ok(&["run", "--once", "--node", "a"]);
+    assert_eq!(value(&nodes, "a"), "from a");
+    assert_eq!(value(&nodes, "b"), "from a");
+    assert_eq!(conflicts(&nodes, "b"), r#"{"id":1} a apply-remote remote"#);
+    nodes.repsync_ok(&["run", "--once", "--node", "b"]);
+    assert_eq!(value(&nodes, "a"), "from a");
+    assert_eq!(value(&nodes, "b"), "from a");
+    assert_eq!(conflicts(&nodes, "a"), "");
+    assert_eq!(conflicts(&nodes, "b"), r#"{"id":1} a apply-remote remote"#);
+    for n in ["a", "b"] {
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.sync_err_rec"),
+            "0",
+            "node {n}"
+        );
+    }
+    let out = nodes.repsync_ok(&["verify", "t"]);
+    assert!(out.contains("identical"), "{out}");
 }
 
 #[test]
@@ -230,7 +256,8 @@ fn three_writers_converge(mode: &str, policy: &[&str]) {
     // sync mode b's own writer pauses around its crash; the others write throughout.
     let b_pause = (mode == "sync").then(|| (at(1300), at(3500)));
     let (paused_tx, paused) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|s| {
+    let written: Vec<(&str, Written)> = std::thread::scope(|s| {
+        let mut handles = Vec::new();
         for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
             let dsn = nodes.node(name).dsn();
             let pause = if name == "b" {
@@ -238,9 +265,12 @@ fn three_writers_converge(mode: &str, policy: &[&str]) {
             } else {
                 None
             };
-            s.spawn(move || {
-                write_randomly(&dsn, seed ^ ((i as u64 + 1) * 0x9e37_79b9), pause, at(5000))
-            });
+            handles.push((
+                name,
+                s.spawn(move || {
+                    write_randomly(&dsn, seed ^ ((i as u64 + 1) * 0x9e37_79b9), pause, at(5000))
+                }),
+            ));
         }
         std::thread::sleep(at(1500) - std::time::Instant::now());
         if b_pause.is_some() {
@@ -251,7 +281,30 @@ fn three_writers_converge(mode: &str, policy: &[&str]) {
         nodes.node("b").kill().unwrap();
         std::thread::sleep(at(3000).saturating_duration_since(std::time::Instant::now()));
         nodes.node("b").restart().unwrap();
+        handles
+            .into_iter()
+            .map(|(name, h)| (name, h.join().unwrap()))
+            .collect()
     });
+    // The only SQL error a writer may get is the key change onto an existing key;
+    // b's writer also loses its session when b is killed (the server's shutdown
+    // message, or no message at all).
+    for (name, w) in &written {
+        eprintln!("writer on {name}: {w:?}");
+        assert!(w.ok > 50, "seed {seed}: writer on {name}: {w:?}");
+        for (code, message) in w.errors.keys() {
+            let expected = (code == "23505"
+                && message == "duplicate key value violates unique constraint \"t_pkey\"")
+                || (*name == "b" && ["57P01", "57P02", "57P03"].contains(&code.as_str()));
+            assert!(
+                expected,
+                "seed {seed}: writer on {name}: {code} {message}\n{w:?}"
+            );
+        }
+        if *name != "b" {
+            assert_eq!(w.disconnects, 0, "seed {seed}: writer on {name}: {w:?}");
+        }
+    }
     shipper.terminate();
     // b, back, changes every row it has while the others' changes for it still
     // wait in their queues: conflicts for sure, whatever the timing above.
@@ -295,8 +348,20 @@ fn three_writers_converge(mode: &str, policy: &[&str]) {
     assert!(logged > 0, "seed {seed}: the workload made no conflict");
 }
 
-/// Random single- and multi-row changes on keys 1..40 until `stop_at`; errors
-/// (a duplicate key, the node being down) are part of the workload.
+/// What one writer of [`write_randomly`] saw.
+#[derive(Default, Debug)]
+struct Written {
+    /// Statements that succeeded.
+    ok: u64,
+    /// SQL errors: SQLSTATE and message, with how often each occurred.
+    errors: std::collections::BTreeMap<(String, String), u64>,
+    /// Times the connection was lost or could not be made.
+    disconnects: u64,
+}
+
+/// Random single- and multi-row changes on keys 1..40 until `stop_at`. Every
+/// error is kept in the result for the caller to judge: a key change onto a
+/// key that exists is refused, and a node that is killed drops its sessions.
 fn write_randomly(
     dsn: &str,
     mut seed: u64,
@@ -306,7 +371,8 @@ fn write_randomly(
         std::sync::mpsc::Sender<()>,
     )>,
     stop_at: std::time::Instant,
-) {
+) -> Written {
+    let mut written = Written::default();
     let mut next = move |n: u64| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -327,6 +393,7 @@ fn write_randomly(
         let Some(c) = client.as_mut() else {
             client = postgres::Client::connect(dsn, postgres::NoTls).ok();
             if client.is_none() {
+                written.disconnects += 1;
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             continue;
@@ -345,16 +412,30 @@ fn write_randomly(
                 &[&id, &v],
             ),
         };
-        if let Err(err) = result
-            && err.code().is_none()
-        {
-            // Not an SQL error: the connection is gone.
-            client = None;
+        match result {
+            Ok(_) => written.ok += 1,
+            Err(err) => match err.as_db_error() {
+                Some(db) => {
+                    *written
+                        .errors
+                        .entry((db.code().code().to_string(), db.message().to_string()))
+                        .or_default() += 1;
+                    if c.is_closed() {
+                        client = None;
+                    }
+                }
+                None => {
+                    // Not an SQL error: the connection is gone.
+                    written.disconnects += 1;
+                    client = None;
+                }
+            },
         }
     }
     if let Some((_, _, paused)) = pause {
         let _ = paused.send(());
     }
+    written
 }
 
 #[test]
@@ -473,8 +554,15 @@ fn fix_sequences_gives_each_writing_node_its_own_key_values() {
         nodes.sql("b", "select min(id) from s where v <> 'old'"),
         "6"
     );
-    let (_, _, err) = nodes.repsync(&["add-table", "i"]);
-    assert!(!err.contains("warning"), "{err}");
+    // Running add-table again without the flag finds the sequences already fixed:
+    // it succeeds and warns about nothing.
+    let (code, out, err) = nodes.repsync(&["add-table", "i"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(err, "", "{out}");
+    assert_eq!(
+        out,
+        "node a: sends public.i to b, c\nnode b: sends public.i to a, c\nnode c: sends public.i to a, b\n"
+    );
 }
 
 /// The direct COPY transport decides per entry, on the entries it locked, whether

@@ -2,12 +2,29 @@
 //! nodes are identical, with no lost and no stale rows.
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 const TABLE: &str = "create table t (id int primary key, v text, n int)";
 
-/// Updates, deletes and inserts on `node` until `stop` is set, in small transactions.
-fn write_until(nodes: &common::Nodes, node: &str, stop: &AtomicBool) -> i64 {
+/// Sets the flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Updates, deletes and inserts on `node` until `stop` is set, in small transactions;
+/// each statement that ran entirely while `held` was set counts in `during`.
+fn write_until(
+    nodes: &common::Nodes,
+    node: &str,
+    stop: &AtomicBool,
+    held: &AtomicBool,
+    during: &AtomicI64,
+) -> i64 {
     let mut client = postgres::Client::connect(&nodes.node(node).dsn(), postgres::NoTls).unwrap();
     let mut done = 0;
     let mut i: i32 = 0;
@@ -21,7 +38,12 @@ fn write_until(nodes: &common::Nodes, node: &str, stop: &AtomicBool) -> i64 {
                 "insert into t values ($1, 'new', 0) on conflict (id) do update set v = 'upserted'"
             }
         };
-        if let Err(err) = client.execute(sql, &[&id]) {
+        let held_before = held.load(Ordering::SeqCst);
+        let result = client.execute(sql, &[&id]);
+        if held_before && held.load(Ordering::SeqCst) {
+            during.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Err(err) = result {
             let log = nodes.node(node).server_log();
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -44,16 +66,46 @@ fn copy_while_writing(add_table: &[&str], writers: &[&str]) {
     // A stale row on b is overwritten by a's.
     nodes.sql("b", "insert into t values (7, 'stale', -1)");
     nodes.repsync_ok(&["init"]);
+    // The copy is held in the middle: its first batch committed on b and not yet
+    // deleted from a's queue (common::Nodes::install_delete_hold). The writers
+    // run through that, so their changes provably overlap the copy.
+    nodes.install_delete_hold("a");
+    let hold = nodes.hold_next_batch("a", "b");
     let stop = AtomicBool::new(false);
+    let held = AtomicBool::new(false);
+    let during = AtomicI64::new(0);
     let writes: i64 = std::thread::scope(|s| {
+        // Should an assertion below fail, the writers stop and the hold (moved in
+        // here) goes as the closure unwinds, so the scope's threads end and the
+        // test fails instead of hanging.
+        let _stop_writers = StopOnDrop(&stop);
+        let hold = hold;
         let handles: Vec<_> = writers
             .iter()
-            .map(|w| s.spawn(|| write_until(&nodes, w, &stop)))
+            .map(|w| s.spawn(|| write_until(&nodes, w, &stop, &held, &during)))
             .collect();
         let mut args = vec!["add-table", "t", "--copy-from", "a"];
         args.extend_from_slice(add_table);
-        let (code, out, err) = nodes.repsync(&args);
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        let nodes = &nodes;
+        let copy = s.spawn(move || nodes.repsync(&args));
+        let at = hold.wait_held(nodes);
+        assert_eq!(at.application_name, "repsync");
+        assert!(
+            !copy.is_finished(),
+            "add-table returned while its copy was held"
+        );
+        held.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while during.load(Ordering::SeqCst) < 200 {
+            assert!(
+                Instant::now() < deadline,
+                "the writers stalled while the copy was held"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        held.store(false, Ordering::SeqCst);
+        hold.release();
+        let (code, out, err) = copy.join().unwrap();
         stop.store(true, Ordering::Relaxed);
         let writes = handles.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(code, 0, "{out}\n{err}");
@@ -61,6 +113,7 @@ fn copy_while_writing(add_table: &[&str], writers: &[&str]) {
         assert!(out.contains("node a: copied to node c"), "{out}");
         writes
     });
+    assert!(during.load(Ordering::SeqCst) >= 200);
     assert!(writes > 0);
     nodes.repsync_ok(&["drain-errors"]);
     let (code, out, err) = nodes.repsync(&["verify", "t"]);

@@ -1,8 +1,8 @@
 //! Faults under a sustained write load on the source, in both modes: the peer
 //! stopped with `-m immediate` and restarted, its replication sessions killed with
 //! `pg_terminate_backend`, `repsync run` and `repsync drain-errors` killed with
-//! SIGKILL. The writers never fail (`--on-error queue`), and after a drain the nodes
-//! are identical.
+//! SIGKILL between a batch's remote commit and its local delete. The writers never
+//! fail (`--on-error queue`), and after a drain the nodes are identical.
 mod common;
 
 use std::process::{Command, Stdio};
@@ -48,13 +48,6 @@ fn writer(dsn: String, mut seed: u64, stop: Arc<AtomicBool>) -> JoinHandle<(u64,
     })
 }
 
-/// SIGKILL after `after`, or nothing if the command finished before.
-fn kill_after(mut child: std::process::Child, after: Duration) {
-    std::thread::sleep(after);
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn terminate_replication_sessions(nodes: &common::Nodes) -> String {
     nodes.sql(
         "b",
@@ -65,6 +58,7 @@ fn terminate_replication_sessions(nodes: &common::Nodes) -> String {
 
 fn faults_under_load(mode: &str) {
     let nodes = common::with_table(2, TABLE, &["t", "--from", "a", "--to", "b", "--mode", mode]);
+    nodes.install_delete_hold("a");
     let config = nodes.config_path();
     let repsync = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_repsync"))
@@ -106,18 +100,31 @@ fn faults_under_load(mode: &str) {
     std::thread::sleep(Duration::from_secs(2));
     nodes.node("b").restart().unwrap();
     std::thread::sleep(Duration::from_secs(1));
-    // 3. The shipper and a drain are killed mid-work.
-    if let Some(s) = shipper.take() {
+    // 3. The shipper and two drains are SIGKILLed mid-batch: a lock the test holds
+    // stops each one after b committed its batch and before a deletes it (see
+    // common::Nodes::install_delete_hold), so the kill lands in that window; the
+    // batch stays queued on a and b's watermark covers it.
+    if let Some(mut s) = shipper.take() {
+        // The running shipper, wherever it is, and b crashes again.
+        assert!(s.child.try_wait().unwrap().is_none(), "the shipper exited");
         drop(s);
         nodes.node("b").kill().unwrap();
         std::thread::sleep(Duration::from_secs(1));
         nodes.node("b").restart().unwrap();
-        shipper = Some(nodes.start_shipper(&[]));
-        std::thread::sleep(Duration::from_millis(700));
-        drop(shipper.take());
+        let hold = nodes.hold_next_batch("a", "b");
+        let mut s = nodes.start_shipper(&[]);
+        let held = hold.wait_held(&nodes);
+        assert_eq!(held.application_name, "repsync run");
+        hold.kill_held(&nodes, &mut s.child, &held);
+        hold.release();
     }
-    for after in [50, 200, 400] {
-        kill_after(repsync(&["drain-errors"]), Duration::from_millis(after));
+    for _ in 0..2 {
+        let hold = nodes.hold_next_batch("a", "b");
+        let mut drain = repsync(&["drain-errors"]);
+        let held = hold.wait_held(&nodes);
+        assert_eq!(held.application_name, "repsync");
+        hold.kill_held(&nodes, &mut drain, &held);
+        hold.release();
     }
     if mode == "async" {
         shipper = Some(nodes.start_shipper(&[]));

@@ -256,6 +256,281 @@ fn key_only_table_applies_with_do_nothing() {
     insta::assert_snapshot!("apply_function_key_only", apply);
 }
 
+/// The catalog rows add-table writes for `set` on a sending or receiving node.
+fn register(t: &Table, set: &str, sender: bool, dests: &[Literal]) -> String {
+    render(&render::Register {
+        set_name: &Literal::new(set),
+        local_schema: Literal::new(t.name.schema.as_str()),
+        local_table: Literal::new(t.name.name.as_str()),
+        source: Literal::new(t.name.plain()),
+        is_sender: sender,
+        is_receiver: !sender,
+        mode: Literal::new("sync"),
+        on_error: Literal::new("queue"),
+        options: Literal::new("{}"),
+        dests,
+    })
+}
+
+/// The json table of `json_columns_travel_as_text`.
+fn docs() -> Table {
+    let mut t = Table {
+        name: QualifiedName::parse("public.docs").unwrap(),
+        columns: idents(&["id", "meta", "body", "tags"]),
+        key: idents(&["id", "meta"]),
+        filter: None,
+        json: WireFormat::new(idents(&["body"]), idents(&["meta"]), idents(&["tags"])),
+    };
+    t.json.float = true;
+    t.json.datetime = true;
+    t
+}
+
+/// The snapshots of the plain table, the json table, the key-only table and the
+/// async capture, exactly as rendered above, run on servers: installed on a and b
+/// by hand and fed changes, with what reaches b (or the queue) checked.
+#[test]
+fn plain_json_key_only_and_async_snapshots_run_on_postgres() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(
+            n,
+            "create table public.orders (id int primary key, total numeric); \
+             create table public.docs (id int, meta jsonb, body json, tags int[], primary key (id, meta)); \
+             create table public.tags (a int, b int, primary key (a, b))",
+        );
+    }
+    nodes.repsync_ok(&["init"]);
+    let b = [Literal::new("b")];
+
+    // The plain table, in sync mode.
+    let t = plain();
+    nodes.sql(
+        "a",
+        &format!(
+            "{}{}{}",
+            t.capture_function("t_orders"),
+            t.capture_triggers("t_orders"),
+            register(&t, "t_orders", true, &b)
+        ),
+    );
+    nodes.sql(
+        "b",
+        &format!(
+            "{}{}",
+            t.apply_function("t_orders"),
+            register(&t, "t_orders", false, &[])
+        ),
+    );
+    nodes.sql(
+        "a",
+        "insert into orders values (1, 1.50), (2, 2), (3, null)",
+    );
+    nodes.sql("a", "update orders set id = 30, total = 3.25 where id = 3");
+    nodes.sql("a", "delete from orders where id = 2");
+    let orders = "select string_agg(id || ' ' || coalesce(total::text, 'null'), ',' order by id) from orders";
+    assert_eq!(nodes.sql("b", orders), "1 1.50,30 3.25");
+    // verify's queries of the plain table find the one row of each bucket.
+    let mut client = postgres::Client::connect(&nodes.node("b").dsn(), postgres::NoTls).unwrap();
+    let summary = client
+        .query(
+            render(&render::VerifyBuckets {
+                q: &t.buckets(true),
+            })
+            .as_str(),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        summary.iter().map(|r| r.get::<_, i64>("rows")).sum::<i64>(),
+        2
+    );
+    let buckets: Vec<i32> = summary.iter().map(|r| r.get("bucket")).collect();
+    let found = client
+        .query(
+            render(&render::VerifyRows {
+                q: &t.buckets(true),
+            })
+            .as_str(),
+            &[&buckets],
+        )
+        .unwrap();
+    let mut keys: Vec<String> = found.iter().map(|r| r.get("key")).collect();
+    keys.sort();
+    assert_eq!(keys, ["(1)", "(30)"]);
+
+    // The json table in sync mode: json byte for byte, an array's lower bound.
+    let t = docs();
+    nodes.sql(
+        "a",
+        &format!(
+            "{}{}{}",
+            t.capture_function("t_docs"),
+            t.capture_triggers("t_docs"),
+            register(&t, "t_docs", true, &b)
+        ),
+    );
+    nodes.sql(
+        "b",
+        &format!(
+            "{}{}",
+            t.apply_function("t_docs"),
+            register(&t, "t_docs", false, &[])
+        ),
+    );
+    nodes.sql(
+        "a",
+        r#"insert into docs values (1, '{"k": null}', '{"b": 1,  "b": [2]}', '[0:1]={7,8}'),
+                                   (2, 'null', 'null', null)"#,
+    );
+    let docs_dump = "select string_agg(format('%s|%s|%s|%s', id, meta, body, tags), E'\\n' order by id) from docs";
+    let expected = r#"1|{"k": null}|{"b": 1,  "b": [2]}|[0:1]={7,8}
+2|null|null|"#;
+    assert_eq!(nodes.sql("a", docs_dump), expected);
+    assert_eq!(nodes.sql("b", docs_dump), expected);
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
+
+    // The same table in async mode: the capture queues keys (ids 1 and 2 of a
+    // queue nothing used yet), current_rows reads them back, and the shipper's
+    // COPY and gone-keys statements of the snapshots find the row and the key.
+    let capture = t.capture_function_in("t_docs", true, &b);
+    nodes.sql("a", &format!("{capture}{}", t.current_rows("t_docs")));
+    nodes.sql(
+        "a",
+        r#"insert into docs values (3, '{"k": 3}', '{ "x" : 3 }', '{3}')"#,
+    );
+    nodes.sql("a", r#"delete from docs where id = 1"#);
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select string_agg(format('%s %s %s %s', id, dest, op, old_rows), E'\\n' order by id) from repsync.sync_err_rec"
+        ),
+        r#"1 b K [{"id":3,"meta":"{\"k\": 3}"}]
+2 b K [{"id":1,"meta":"{\"k\": null}"}]"#
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select format('%s %s', c.rows, c.gone) from repsync.current_t_docs(\
+               (select repsync.merge_keys(array_agg(old_rows order by id)) from repsync.sync_err_rec)) c"
+        ),
+        r#"[{"id":3,"meta":"{\"k\": 3}","body":"{ \"x\" : 3 }","tags":"{3}"}] [{"id":1,"meta":"{\"k\": null}"}]"#
+    );
+    let mut client = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    let copy_rows = render(&render::ShipCopyRows {
+        json: &t.json,
+        table: &t.name,
+        partitioned: false,
+        key: &t.key,
+        columns: &t.columns,
+        filter: None,
+        dest: &Literal::new("b"),
+        ids: &Literal::new("{1,2}"),
+    });
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut client.copy_out(copy_rows.as_str()).unwrap(), &mut out)
+        .unwrap();
+    assert_eq!(out, "3\t{\"k\": 3}\t{ \"x\" : 3 }\t{3}\n");
+    let gone = render(&render::ShipGoneKeys {
+        json: &t.json,
+        table: &t.name,
+        partitioned: false,
+        key: &t.key,
+        filter: None,
+    });
+    let gone: Option<String> = client
+        .query_one(gone.as_str(), &[&"b", &vec![1i64, 2]])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        gone.as_deref(),
+        Some(r#"[{"id":1,"meta":"{\"k\": null}"}]"#)
+    );
+
+    // The key-only table's apply does nothing for a key it has.
+    let t = Table {
+        name: QualifiedName::parse("tags").unwrap(),
+        columns: idents(&["a", "b"]),
+        key: idents(&["a", "b"]),
+        filter: None,
+        json: WireFormat::default(),
+    };
+    nodes.sql("b", &t.apply_function("t_tags"));
+    for _ in 0..2 {
+        nodes.sql(
+            "b",
+            r#"call repsync.apply_t_tags('I', null, '[{"a": 1, "b": 2}]')"#,
+        );
+    }
+    nodes.sql(
+        "b",
+        r#"call repsync.apply_t_tags('U', '[{"a": 1, "b": 2}]', '[{"a": 1, "b": 3}]')"#,
+    );
+    assert_eq!(
+        nodes.sql("b", "select string_agg(a || ' ' || b, ',') from tags"),
+        "1 3"
+    );
+
+    // The async capture of the plain and the hostile table, to b and to c's.
+    let dests = [Literal::new("b"), Literal::new("c's")];
+    nodes.sql("a", "delete from repsync.sync_err_rec");
+    nodes.sql("b", HOSTILE_DDL);
+    for (t, change, keys, rows) in [
+        (
+            plain(),
+            "update orders set total = 9 where id = 1",
+            r#"[{"id": 1}, {"id": 1}]"#,
+            r#"[{"id": 1, "total": 9}]"#,
+        ),
+        (
+            hostile(),
+            r#"insert into "Odd $$ ""x"""."T, {x}" values ('k', 1, 'in', null), ('k', 2, 'skip $$ me', null)"#,
+            r#"[{"K2": 1, "k 1": "k"}]"#,
+            r#"[{"v": null, "K2": 1, "k 1": "k", "$repsync$": "in"}]"#,
+        ),
+    ] {
+        if t.name.name.as_str() == "T, {x}" {
+            nodes.sql("a", HOSTILE_DDL);
+        } else {
+            // Its sync capture's triggers go first.
+            for op in ["insert", "update", "delete", "truncate"] {
+                nodes.sql("a", &format!("drop trigger repsync_capture_{op} on orders"));
+            }
+        }
+        nodes.sql(
+            "a",
+            &format!(
+                "{}{}{}",
+                t.capture_function_in("t_x", true, &dests),
+                t.capture_triggers("t_x"),
+                t.current_rows("t_x")
+            ),
+        );
+        nodes.sql("a", change);
+        assert_eq!(
+            nodes.sql(
+                "a",
+                "select string_agg(format('%s %s %s', dest, op, old_rows::jsonb), E'\\n' order by dest) from repsync.sync_err_rec"
+            ),
+            format!("b K {keys}\nc's K {keys}"),
+            "{}",
+            t.name
+        );
+        // The row as it is now, each key once, and only inside the filter.
+        assert_eq!(
+            nodes.sql(
+                "a",
+                "select (repsync.current_t_x((select old_rows from repsync.sync_err_rec where dest = 'b'))).rows::jsonb",
+            ),
+            rows
+        );
+        nodes.sql("a", "delete from repsync.sync_err_rec");
+    }
+}
+
 /// A table that several nodes write: its version table, the capture that records
 /// versions (sync mode, which then queues keys as async mode does), the rows with
 /// their versions, and the apply under each policy that has SQL of its own; then
@@ -456,6 +731,33 @@ fn peer() {
     assert!(sql.contains(r#""dbname" 'app''s db'"#), "{sql}");
     assert!(sql.contains(r#"E'it''s a \\user'"#), "{sql}");
     insta::assert_snapshot!("peer", sql);
+    // Run on a server, with the password in the transaction's setting as init
+    // sets it: the server, the mapping (with the password) and the peer row.
+    // (init's own server for b is replaced.)
+    let nodes = common::start_nodes(2);
+    nodes.repsync_ok(&["init"]);
+    nodes.sql(
+        "a",
+        &format!("select set_config('repsync.password_b', 'it''s pw', true);\n{sql}"),
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select array_to_string(srvoptions, '|') from pg_foreign_server where srvname = 'repsync_b'"
+        ),
+        "host=/tmp/repsync sockets|port=5432|dbname=app's db|connect_timeout=10|application_name=repsync|options=-c repsync.origin=a"
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select array_to_string(umoptions, '|') from pg_user_mappings where srvname = 'repsync_b'"
+        ),
+        r"user=it's a \user|password=it's pw"
+    );
+    assert_eq!(
+        nodes.sql("a", "select name || ' ' || server_name from repsync.peer"),
+        "b repsync_b"
+    );
 }
 
 /// The hostile snapshots run on real servers: the capture function and triggers on a,
@@ -728,22 +1030,86 @@ fn ship_statements_prepare_on_postgres() {
     ] {
         insta::assert_snapshot!(name, sql);
     }
+    // Run as the shipper runs them, from a to b: queue entries 1 and 2 for c's
+    // hold four keys of a (one outside the filter, one without a row), b gets the
+    // rows by COPY into its stage, the upsert, and the gone key's delete. Entry 3,
+    // for b, is not theirs.
     let nodes = common::start_nodes(2);
-    nodes.sql("a", HOSTILE_DDL);
+    for n in ["a", "b"] {
+        nodes.sql(n, HOSTILE_DDL);
+    }
     nodes.repsync_ok(&["init"]);
-    let mut client = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
-    client.prepare(gone.as_str()).unwrap();
-    let mut tx = client.transaction().unwrap();
+    let table = r#""Odd $$ ""x"""."T, {x}""#;
+    nodes.sql(
+        "a",
+        &format!(
+            r#"insert into {table} values ('k', 1, 'new $$', '{{"a": 1}}'), ('k', 2, 'skip $$ me', null),
+                                          ('k', 3, null, '[3]'), ('k', 5, 'for b only', null);
+               insert into repsync.sync_err_rec (dest, set_name, op, old_rows, origin_xid) values
+                 ('c''s', 't_x', 'K', '[{{"k 1": "k", "K2": 1}}, {{"k 1": "k", "K2": 2}}]', pg_current_xact_id()),
+                 ('c''s', 't_x', 'K', '[{{"k 1": "k", "K2": 3}}, {{"k 1": "gone", "K2": 4}}]', pg_current_xact_id()),
+                 ('b', 't_x', 'K', '[{{"k 1": "k", "K2": 5}}]', pg_current_xact_id())"#
+        ),
+    );
+    assert_eq!(
+        nodes.sql(
+            "a",
+            "select string_agg(id || dest, ',' order by id) from repsync.sync_err_rec"
+        ),
+        "1c's,2c's,3b"
+    );
+    // b has an old version of key 1 and the key that is gone on a.
+    nodes.sql(
+        "b",
+        &format!(
+            r#"insert into {table} values ('k', 1, 'old', null), ('gone', 4, 'x', null);
+               {}"#,
+            t.apply_function("t_x")
+        ),
+    );
+    let mut src = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    let mut dst = postgres::Client::connect(&nodes.node("b").dsn(), postgres::NoTls).unwrap();
+    let mut tx = dst.transaction().unwrap();
     tx.batch_execute(&stage_sql).unwrap();
-    tx.prepare(apply.as_str()).unwrap();
-    // COPY cannot be prepared: run both ends on the empty table.
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut tx.copy_out(copy_rows.as_str()).unwrap(), &mut out).unwrap();
-    assert!(out.is_empty());
-    tx.copy_in(copy_in.as_str()).unwrap().finish().unwrap();
+    let mut rows = Vec::new();
+    std::io::Read::read_to_end(&mut src.copy_out(copy_rows.as_str()).unwrap(), &mut rows).unwrap();
+    assert_eq!(
+        String::from_utf8(rows.clone()).unwrap(),
+        "k\t1\tnew $$\t{\"a\": 1}\nk\t3\t\\N\t[3]\n"
+    );
+    let mut writer = tx.copy_in(copy_in.as_str()).unwrap();
+    std::io::Write::write_all(&mut writer, &rows).unwrap();
+    assert_eq!(writer.finish().unwrap(), 2);
+    let gone: Option<String> = src
+        .query_one(gone.as_str(), &[&"c's", &vec![1i64, 2]])
+        .unwrap()
+        .get(0);
+    // Key 2 has a row, outside the filter: it is gone for b too.
+    let gone = gone.unwrap();
+    let mut keys: Vec<serde_json::Value> = serde_json::from_str(&gone).unwrap();
+    keys.sort_by_key(|k| k["K2"].as_i64());
+    assert_eq!(
+        keys,
+        [
+            serde_json::json!({"k 1": "k", "K2": 2}),
+            serde_json::json!({"k 1": "gone", "K2": 4})
+        ]
+    );
     assert!(
         apply_gone.contains(r#"call repsync."apply_t_x"('D'"#),
         "{apply_gone}"
+    );
+    tx.execute(apply_gone.as_str(), &[&gone]).unwrap();
+    assert_eq!(tx.execute(apply.as_str(), &[]).unwrap(), 2);
+    tx.commit().unwrap();
+    assert_eq!(
+        nodes.sql(
+            "b",
+            &format!(
+                r#"select string_agg(format('%s|%s|%s|%s', "k 1", "K2", "$repsync$", v), E'\n' order by "K2") from {table}"#
+            )
+        ),
+        "k|1|new $$|{\"a\": 1}\nk|3||[3]"
     );
 }
 

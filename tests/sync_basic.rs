@@ -171,19 +171,79 @@ fn an_application_role_without_rights_on_schema_repsync_replicates() {
             "from app on a,from app on b"
         );
     }
-    // The role cannot reach the queue or ship arbitrary SQL to a peer.
-    let denied = nodes.node("a").psql(
-        "postgres",
-        "set role app; select repsync.ship('b', 'select 1')",
-    );
-    assert!(denied.is_err(), "app could call repsync.ship");
-    let denied = nodes.node("a").psql(
-        "postgres",
-        "set role app; select count(*) from repsync.sync_err_rec",
-    );
-    assert!(denied.is_err(), "app could read the queue");
+    // The role cannot reach the queue or ship arbitrary SQL to a peer: refused
+    // for want of the privilege, not for any other reason (a typo in the test, a
+    // missing function).
+    let mut app = postgres::Client::connect(&nodes.node("a").dsn(), postgres::NoTls).unwrap();
+    app.batch_execute("set role app").unwrap();
+    for (sql, message) in [
+        (
+            "select repsync.ship('b', 'select 1')",
+            "permission denied for schema repsync",
+        ),
+        (
+            "select count(*) from repsync.sync_err_rec",
+            "permission denied for schema repsync",
+        ),
+    ] {
+        let err = app.query(sql, &[]).expect_err(sql);
+        let db = err
+            .as_db_error()
+            .unwrap_or_else(|| panic!("{sql}: {err:?}"));
+        assert_eq!(
+            (db.code(), db.message()),
+            (&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE, message),
+            "{sql}"
+        );
+    }
+    // Nor with the schema's usage granted: the function and the table themselves
+    // are closed to it.
+    nodes.sql("a", "grant usage on schema repsync to app");
+    for (sql, message) in [
+        (
+            "select repsync.ship('b', 'select 1')",
+            "permission denied for function ship",
+        ),
+        (
+            "select count(*) from repsync.sync_err_rec",
+            "permission denied for table sync_err_rec",
+        ),
+    ] {
+        let err = app.query(sql, &[]).expect_err(sql);
+        let db = err
+            .as_db_error()
+            .unwrap_or_else(|| panic!("{sql}: {err:?}"));
+        assert_eq!(
+            (db.code(), db.message()),
+            (&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE, message),
+            "{sql}"
+        );
+    }
 }
 
+/// The replication session on `client`'s node that waits for a lock `writer`
+/// holds while `writer` is committing: its pid and when its statement started.
+fn apply_blocked_by(client: &mut postgres::Client, writer: i32) -> Option<(i32, String)> {
+    client
+        .query_opt(
+            "select w.pid, w.query_start::text from pg_stat_activity w \
+              where w.application_name = 'repsync' and w.wait_event_type = 'Lock' \
+                and $1 = any (pg_blocking_pids(w.pid)) \
+                and exists (select from pg_stat_activity c \
+                             where c.pid = $1 and c.state = 'active' and c.query = 'commit')",
+            &[&writer],
+        )
+        .unwrap()
+        .map(|row| (row.get(0), row.get(1)))
+}
+
+/// Each node's transaction holds row 1 locally and, at its commit, waits for it
+/// on the other node: a deadlock across servers that no deadlock detector sees.
+/// The test observes it (on each node the other's replication session waits for
+/// a lock the local writer holds while that writer commits), then both commits
+/// return, the peer that gave up queued the change with its lock timeout, and a
+/// drain settles the conflict the same way on both nodes: b's change, captured
+/// later, wins (newer-wins).
 #[test]
 fn two_nodes_updating_one_row_at_once_do_not_hang() {
     let nodes = common::start_nodes(2);
@@ -192,27 +252,113 @@ fn two_nodes_updating_one_row_at_once_do_not_hang() {
     }
     nodes.repsync_ok(&["init"]);
     nodes.repsync_ok(&["add-table", "t"]);
-    nodes.sql("a", "insert into t values (1, 'start')");
-    // Each transaction holds the row locally, then waits for it on the other node.
+    let connect =
+        |n: &str| postgres::Client::connect(&nodes.node(n).dsn(), postgres::NoTls).unwrap();
+    let (mut wa, mut wb) = (connect("a"), connect("b"));
+    let (mut watch_a, mut watch_b) = (connect("a"), connect("b"));
+    // Each writer's session ships once first, so its connection to the peer is
+    // open before the race.
+    wa.batch_execute("insert into t values (1, 'start')")
+        .unwrap();
+    wb.batch_execute("insert into t values (2, 'warm')")
+        .unwrap();
+    for n in ["a", "b"] {
+        assert_eq!(nodes.sql(n, "select count(*) from t"), "2", "node {n}");
+    }
+    let pid = |c: &mut postgres::Client| -> i32 {
+        c.query_one("select pg_backend_pid()", &[]).unwrap().get(0)
+    };
+    let (pid_a, pid_b) = (pid(&mut wa), pid(&mut wb));
+    wa.batch_execute("begin; update t set v = 'a' where id = 1")
+        .unwrap();
+    wb.batch_execute("begin; update t set v = 'b' where id = 1")
+        .unwrap();
+
     let started = std::time::Instant::now();
-    std::thread::scope(|s| {
-        for n in ["a", "b"] {
-            let nodes = &nodes;
-            s.spawn(move || {
-                nodes.sql(
-                    n,
-                    &format!(
-                        "begin; update t set v = '{n}' where id = 1; select pg_sleep(1); commit;"
-                    ),
-                )
-            });
+    let barrier = std::sync::Barrier::new(3);
+    let (commit_a, commit_b, overlap) = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            barrier.wait();
+            wa.batch_execute("commit")
+        });
+        let b = s.spawn(|| {
+            barrier.wait();
+            wb.batch_execute("commit")
+        });
+        barrier.wait();
+        // Seen on a, then on b, then on a again with the same session and
+        // statement: a's wait spans b's, so both waits held at once.
+        let mut overlap = None;
+        while overlap.is_none() && !(a.is_finished() && b.is_finished()) {
+            let first = apply_blocked_by(&mut watch_a, pid_a);
+            let other = apply_blocked_by(&mut watch_b, pid_b);
+            let again = apply_blocked_by(&mut watch_a, pid_a);
+            if let (Some(first), Some(other), Some(again)) = (first, other, again)
+                && first == again
+            {
+                overlap = Some((first, other));
+            }
         }
+        // Both commits return by themselves; if they hang, end the writers'
+        // sessions so the test fails instead of hanging too.
+        let deadline = started + std::time::Duration::from_secs(30);
+        while !(a.is_finished() && b.is_finished()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let hung = !(a.is_finished() && b.is_finished());
+        if hung {
+            for (watch, pid) in [(&mut watch_a, pid_a), (&mut watch_b, pid_b)] {
+                watch
+                    .execute("select pg_terminate_backend($1)", &[&pid])
+                    .unwrap();
+            }
+        }
+        let results = (a.join().unwrap(), b.join().unwrap());
+        assert!(!hung, "the commits hung for 30 s: {results:?}");
+        (results.0, results.1, overlap)
     });
+    let elapsed = started.elapsed();
+    let ((on_a, _), (on_b, _)) =
+        overlap.expect("never saw each node's replication session wait for the other's writer");
+    assert_ne!(on_a, pid_a);
+    assert_ne!(on_b, pid_b);
+    commit_a.expect("a's commit");
+    commit_b.expect("b's commit");
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(30),
-        "took {:?}",
-        started.elapsed()
+        elapsed < std::time::Duration::from_secs(30),
+        "took {elapsed:?}"
     );
+    // At least one side gave up on its peer and queued its change, with the
+    // lock timeout as the reason; nothing else is queued.
+    let queued: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            nodes.sql(
+                n,
+                "select count(*) || ' ' || count(*) filter \
+                   (where last_error like 'canceling statement due to lock timeout%') \
+                   from repsync.sync_err_rec",
+            )
+        })
+        .collect();
+    assert!(
+        queued.iter().all(|q| q == "0 0" || q == "1 1") && queued.iter().any(|q| q == "1 1"),
+        "{queued:?}"
+    );
+    nodes.repsync_ok(&["drain-errors"]);
+    for n in ["a", "b"] {
+        assert_eq!(
+            nodes.sql(n, "select string_agg(v, ',' order by id) from t"),
+            "b,warm",
+            "node {n}"
+        );
+        assert_eq!(
+            nodes.sql(n, "select count(*) from repsync.sync_err_rec"),
+            "0"
+        );
+    }
+    let out = nodes.repsync_ok(&["verify", "t"]);
+    assert!(out.contains("identical"), "{out}");
 }
 
 /// A key the table generates itself (`generated always as identity`) is applied on

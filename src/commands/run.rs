@@ -26,6 +26,10 @@ pub const SHIPPER_APPLICATION_NAME: &str = "repsync run";
 /// Capture triggers NOTIFY only when a queue was empty, so a change committed while
 /// a batch was in flight is found by this poll.
 const POLL: Duration = Duration::from_millis(100);
+/// Overrides, in milliseconds, how long an idle shipper waits for a NOTIFY before
+/// it looks at the queues anyway (POLL). The tests set it high, so that only a
+/// NOTIFY can explain a shipper that wakes in time.
+const IDLE_POLL_ENV: &str = "REPSYNC_IDLE_POLL_MS";
 /// Once a queue is empty, the next round starts no sooner than this after the last
 /// one began: under a stream of small transactions, batches then carry many of them
 /// instead of one each, and the per-batch work (two commits, a round trip) stops
@@ -216,6 +220,10 @@ fn ship_connected(
     mut retention: Option<&mut ConflictRetention>,
 ) -> anyhow::Result<()> {
     let (limit, once) = (args.batch.limit, args.once);
+    let idle_poll = std::env::var(IDLE_POLL_ENV)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(POLL, Duration::from_millis);
     let mut state: HashMap<String, Destination> = HashMap::new();
     // Direct connections to the destinations, for the shipper's own transport.
     let mut direct: HashMap<String, Client> = HashMap::new();
@@ -326,7 +334,7 @@ fn ship_connected(
         let mut notifications = client.notifications();
         let mut woke = notifications.iter().next()?.is_some();
         if !woke {
-            let wait = POLL.saturating_sub(round_started.elapsed());
+            let wait = idle_poll.saturating_sub(round_started.elapsed());
             woke = notifications.timeout_iter(wait).next()?.is_some();
         }
         if woke {

@@ -275,10 +275,17 @@ pub struct Shipper {
 impl Nodes {
     /// Starts `repsync run` with extra arguments, its stderr (the log) in a file.
     pub fn start_shipper(&self, args: &[&str]) -> Shipper {
+        self.start_shipper_with(args, "run.log", &[])
+    }
+
+    /// `repsync run` with extra arguments, its log appended to `log` in the
+    /// config directory (read it with [`Nodes::log`]) and extra environment
+    /// variables.
+    pub fn start_shipper_with(&self, args: &[&str], log: &str, env: &[(&str, &str)]) -> Shipper {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("run.log"))
+            .open(self.dir.path().join(log))
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_repsync"))
             .arg("--config")
@@ -286,6 +293,7 @@ impl Nodes {
             .arg("run")
             .args(args)
             .env_remove("PGPASSWORD")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -295,7 +303,12 @@ impl Nodes {
     }
 
     pub fn shipper_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("run.log")).unwrap_or_default()
+        self.log("run.log")
+    }
+
+    /// A log file that [`Nodes::start_shipper_with`] wrote.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
 
     /// The whole table as text, ordered by its first column: for comparing nodes.
@@ -326,5 +339,218 @@ impl Drop for Shipper {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The advisory lock ("hold", "hold") that [`Nodes::hold_next_batch`] takes and
+/// that the trigger [`Nodes::install_delete_hold`] installs waits for.
+pub const HOLD_LOCK: i32 = 0x686f_6c64;
+
+/// A session holding [`HOLD_LOCK`]: until it is released (dropped), a drain of
+/// `node`'s queue to `dest` stops right after the destination committed a batch,
+/// at the local delete of the batch's entries.
+pub struct Hold {
+    client: postgres::Client,
+    node: String,
+    dest: String,
+    /// The destination's watermark for `node` when the hold was armed: the batch
+    /// held is the first one above it.
+    pub watermark: i64,
+}
+
+impl Nodes {
+    /// On `node`, a row trigger on the queue: deleting an entry with an id above
+    /// `public.repsync_test_hold.after` waits for [`HOLD_LOCK`]. A drain deletes
+    /// such entries only once the destination has committed them (entries at or
+    /// below the destination's watermark are what the next drain forgets), so with
+    /// the lock held ([`Nodes::hold_next_batch`]) a shipper or `drain-errors`
+    /// stops exactly between the remote commit and the local delete, whichever
+    /// transport it uses.
+    pub fn install_delete_hold(&self, node: &str) {
+        self.sql(
+            node,
+            &format!(
+                "create table public.repsync_test_hold (after bigint not null); \
+                 insert into public.repsync_test_hold values (0); \
+                 create function public.repsync_test_hold() returns trigger language plpgsql as $$ \
+                   begin \
+                     if old.id > (select after from public.repsync_test_hold) then \
+                       perform pg_advisory_xact_lock_shared({HOLD_LOCK}, {HOLD_LOCK}); \
+                     end if; \
+                     return old; \
+                   end $$; \
+                 create trigger repsync_test_hold before delete on repsync.sync_err_rec \
+                   for each row execute function public.repsync_test_hold()"
+            ),
+        );
+    }
+
+    /// `dest`'s watermark for changes from `origin`: the last queue id applied.
+    pub fn watermark(&self, dest: &str, origin: &str) -> i64 {
+        self.sql(
+            dest,
+            &format!(
+                "select coalesce(max(last_id), 0) from repsync.applied where origin = '{origin}'"
+            ),
+        )
+        .parse()
+        .unwrap()
+    }
+
+    /// Takes [`HOLD_LOCK`] with the trigger of [`Nodes::install_delete_hold`] set
+    /// to the entries `dest` has not applied yet: the next drain from `node` to
+    /// `dest` commits its batch there and then waits.
+    pub fn hold_next_batch(&self, node: &str, dest: &str) -> Hold {
+        let watermark = self.watermark(dest, node);
+        self.sql(
+            node,
+            &format!("update public.repsync_test_hold set after = {watermark}"),
+        );
+        let mut client =
+            postgres::Client::connect(&self.node(node).dsn(), postgres::NoTls).expect("connect");
+        client
+            .execute("select pg_advisory_lock($1, $1)", &[&HOLD_LOCK])
+            .expect("taking the hold lock");
+        Hold {
+            client,
+            node: node.to_string(),
+            dest: dest.to_string(),
+            watermark,
+        }
+    }
+}
+
+/// Where a held drain stopped: its session on the source, and the batch the
+/// destination committed.
+#[derive(Debug)]
+pub struct Held {
+    pub pid: i32,
+    pub application_name: String,
+    /// Queue ids above [`Hold::watermark`] up to the destination's new watermark.
+    pub first_id: i64,
+    pub last_id: i64,
+    /// The entries in that range queued on the node while the drain was held.
+    pub queued: Vec<i64>,
+}
+
+impl Hold {
+    /// Waits (up to 60 s) until a session on the node waits for the lock (only
+    /// the trigger's delete of an entry asks for it), and the destination's watermark has moved: the batch
+    /// is committed there and not yet deleted here.
+    pub fn wait_held(&self, nodes: &Nodes) -> Held {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let waiting = nodes.sql(
+                &self.node,
+                &format!(
+                    "select a.pid || '|' || a.application_name from pg_locks l join pg_stat_activity a using (pid) \
+                      where l.locktype = 'advisory' and not l.granted \
+                        and l.classid = {HOLD_LOCK} and l.objid = {HOLD_LOCK} and l.objsubid = 2 \
+                        and a.wait_event_type = 'Lock' and a.wait_event = 'advisory'",
+                ),
+            );
+            if let Some((pid, name)) = waiting.split_once('|') {
+                let last_id = nodes.watermark(&self.dest, &self.node);
+                assert!(
+                    last_id > self.watermark,
+                    "a drain waits at the local delete, but {}'s watermark is still {}",
+                    self.dest,
+                    self.watermark
+                );
+                let queued = nodes.sql(
+                    &self.node,
+                    &format!(
+                        "select coalesce(string_agg(id::text, ',' order by id), '') from repsync.sync_err_rec \
+                          where dest = '{}' and id > {} and id <= {last_id}",
+                        self.dest, self.watermark
+                    ),
+                );
+                let queued: Vec<i64> = queued
+                    .split(',')
+                    .filter(|id| !id.is_empty())
+                    .map(|id| id.parse().unwrap())
+                    .collect();
+                assert!(
+                    !queued.is_empty(),
+                    "a drain is held at the local delete, but no entry of its batch is queued"
+                );
+                return Held {
+                    pid: pid.parse().unwrap(),
+                    application_name: name.to_string(),
+                    first_id: self.watermark + 1,
+                    last_id,
+                    queued,
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no drain of node {} reached the local delete within 60 s",
+                self.node
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILLs `child` (which must still be running: it is held), then ends its
+    /// server session on the node, as a crash of the machine it ran on would, and
+    /// waits until that session is gone (its transaction, with the local delete,
+    /// rolled back). Every entry of [`Held::queued`] is still queued, and the
+    /// destination's watermark still covers the batch. The lock is still held.
+    pub fn kill_held(&self, nodes: &Nodes, child: &mut std::process::Child, held: &Held) {
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "the held process exited before it was killed"
+        );
+        child.kill().expect("SIGKILL");
+        let status = child.wait().expect("wait");
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(9), "{status:?}");
+        }
+        assert_eq!(
+            nodes.sql(
+                &self.node,
+                &format!("select pg_terminate_backend({})", held.pid)
+            ),
+            "t"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while nodes.sql(
+            &self.node,
+            &format!(
+                "select count(*) from pg_stat_activity where pid = {}",
+                held.pid
+            ),
+        ) != "0"
+        {
+            assert!(
+                Instant::now() < deadline,
+                "session {} did not end",
+                held.pid
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ids: Vec<String> = held.queued.iter().map(i64::to_string).collect();
+        assert_eq!(
+            nodes.sql(
+                &self.node,
+                &format!(
+                    "select count(*) from repsync.sync_err_rec where dest = '{}' and id = any ('{{{}}}')",
+                    self.dest,
+                    ids.join(",")
+                )
+            ),
+            held.queued.len().to_string(),
+            "the held batch {:?} lost queue entries",
+            held.queued
+        );
+        assert_eq!(nodes.watermark(&self.dest, &self.node), held.last_id);
+    }
+
+    /// Releases the lock: deletes of entries go through again.
+    pub fn release(mut self) {
+        self.client
+            .execute("select pg_advisory_unlock($1, $1)", &[&HOLD_LOCK])
+            .expect("releasing the hold lock");
     }
 }
