@@ -10,6 +10,7 @@ pub const NODE_STATE: &str = include_str!("catalog/node_state.sql");
 pub const LOCAL_NODE: &str = include_str!("catalog/local_node.sql");
 pub const REPLICATED_TABLES: &str = include_str!("catalog/replicated_tables.sql");
 pub const SENDER_SET: &str = include_str!("catalog/sender_set.sql");
+pub const ROW_FILTER_UNTRUSTED_CALLS: &str = include_str!("catalog/row_filter_untrusted_calls.sql");
 pub const QUEUES: &str = include_str!("catalog/queues.sql");
 pub const KEY_SEQUENCE: &str = include_str!("catalog/key_sequence.sql");
 pub const CONFLICTS: &str = include_str!("catalog/conflicts.sql");

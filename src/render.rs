@@ -271,6 +271,16 @@ pub struct CheckRowFilter<'a> {
     pub filter: &'a RowFilter,
 }
 
+/// The filter as a check constraint of a scratch table: refuses anything but one
+/// expression, and gives the functions it calls as the constraint's dependencies.
+#[derive(Template)]
+#[template(path = "table/check_row_filter_constraint.sql", escape = "none")]
+pub struct CheckRowFilterConstraint<'a> {
+    pub scratch: &'a Ident,
+    pub table: &'a QualifiedName,
+    pub filter: &'a RowFilter,
+}
+
 #[derive(Template)]
 #[template(path = "table/purge_queue.sql", escape = "none")]
 pub struct PurgeQueue<'a> {

@@ -125,7 +125,7 @@ fn injection_through_arguments_is_refused_or_quoted() {
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     assert!(
         stderr.starts_with(
-            "error: node a: --where \"true /*\" is not a boolean expression over the columns of public.t: unterminated /* comment"
+            "error: node a: --where \"true /*\" is not one boolean expression over the columns of public.t: unterminated /* comment"
         ),
         "{stderr}"
     );

@@ -427,17 +427,52 @@ fn tables_that_cannot_be_replicated_are_refused() {
     }
 }
 
-/// A filter with a parenthesis trick is one expression to PostgreSQL: repsync puts
-/// the filter inside parentheses of its own, so `v = 'x') or (v = 'y'` is
-/// `(v = 'x') or (v = 'y')`. It is installed and filters exactly that way, and the
-/// capture keeps working.
+/// A filter is one expression, not text that closes the parentheses repsync puts
+/// around it and goes on: `v = 'x') or (v = 'y'` used to be installed as
+/// `(v = 'x') or (v = 'y')`, and `true) union all select ... where (true` passed the
+/// check, which prepared it inside a select. Refused, nothing installed; the same
+/// filter written as one expression filters exactly that way.
 #[test]
-fn row_filter_with_parentheses_is_still_one_filter() {
+fn a_filter_that_closes_its_own_parentheses_is_refused() {
     let nodes = common::start_nodes(2);
     for n in ["a", "b"] {
         nodes.sql(n, "create table t (id int primary key, v text)");
     }
     nodes.repsync_ok(&["init"]);
+    for (filter, error) in [
+        ("v = 'x') or (v = 'y'", "syntax error at or near \"or\""),
+        (
+            "true) union all select 1 from only public.t where (true",
+            "syntax error at or near \"union\"",
+        ),
+        (
+            "true) not valid, add constraint other check (false",
+            "syntax error at or near \"not\"",
+        ),
+    ] {
+        let stderr = assert_refused(
+            &nodes,
+            &[
+                "add-table",
+                "t",
+                "--from",
+                "a",
+                "--to",
+                "b",
+                "--where",
+                filter,
+            ],
+            &[&format!(
+                "node a: --where {filter:?} is not one boolean expression over the columns of public.t: {error}"
+            )],
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert_eq!(repsync_triggers(&nodes, "a"), 0, "{filter}");
+        assert_eq!(
+            nodes.sql("a", "select count(*) from repsync.replicated_table"),
+            "0"
+        );
+    }
     nodes.repsync_ok(&[
         "add-table",
         "t",
@@ -446,7 +481,7 @@ fn row_filter_with_parentheses_is_still_one_filter() {
         "--to",
         "b",
         "--where",
-        "v = 'x') or (v = 'y'",
+        "(v = 'x') or (v = 'y')",
     ]);
     assert_eq!(repsync_triggers(&nodes, "a"), 4);
     nodes.sql("a", "insert into t values (1, 'x'), (2, 'y'), (3, 'z')");
@@ -587,7 +622,54 @@ fn row_filter_is_checked_where_it_runs() {
     assert!(stderr.contains("does not exist"), "{stderr}");
     assert_eq!(repsync_triggers(&nodes, "a"), 0);
     nodes.sql("a", "insert into r values (1, 'eu'), (2, 'us')");
-    // Schema-qualified, the function is fine.
+    // A function, or an operator's function, that another role owns: that role could
+    // replace it and run its code as repsync's role on every write. Refused.
+    nodes.sql(
+        "a",
+        "create role app; \
+         create function public.is_us(text) returns boolean language sql immutable as 'select $1 = ''us'''; \
+         alter function public.is_us(text) owner to app; \
+         create function public.same_region(text, text) returns boolean language sql immutable as 'select $1 = $2'; \
+         alter function public.same_region(text, text) owner to app; \
+         create operator public.=== (function = public.same_region, leftarg = text, rightarg = text)",
+    );
+    assert_refused(
+        &nodes,
+        &[
+            "add-table",
+            "r",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--where",
+            "public.is_us(region)",
+        ],
+        &[
+            "node a: --where \"public.is_us(region)\" calls function public.is_us(text), owned by role app. The capture function runs the filter on every write as role postgres (security definer)",
+            "(alter function public.is_us(text) owner to \"postgres\")",
+        ],
+    );
+    assert_refused(
+        &nodes,
+        &[
+            "add-table",
+            "r",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--where",
+            "region operator(public.===) 'us'",
+        ],
+        &["calls function public.same_region(text,text), owned by role app"],
+    );
+    assert_eq!(repsync_triggers(&nodes, "a"), 0);
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.replicated_table"),
+        "0"
+    );
+    // Schema-qualified and owned by a superuser, the function is fine.
     nodes.repsync_ok(&[
         "add-table",
         "r",

@@ -786,23 +786,60 @@ fn check_row_filter(
     table: &QualifiedName,
     filter: &RowFilter,
 ) -> anyhow::Result<()> {
-    let sql = render(&render::CheckRowFilter { table, filter });
-    // The capture function evaluates the filter with this search_path: check it the
-    // same way, or an unqualified name found only through the session's path would
-    // pass here and fail every later write on the table.
-    let mut tx = conn.client.transaction()?;
-    tx.batch_execute("set local search_path = pg_catalog, pg_temp")?;
-    let checked = tx.prepare(&sql).map(|_| ());
-    drop(tx);
-    checked.map_err(|err| {
+    let node = conn.node.name.clone();
+    let not_an_expression = |err: &postgres::Error| {
         usage(format!(
-            "node {}: --where {:?} is not a boolean expression over the columns of {}: {}. The filter runs with search_path = pg_catalog: schema-qualify your own functions, types and operators",
-            conn.node.name,
+            "node {node}: --where {:?} is not one boolean expression over the columns of {}: {}. The filter runs with search_path = pg_catalog: schema-qualify your own functions, types and operators",
             filter.as_str(),
             table.plain(),
-            db::error_text(&err)
+            db::error_text(err)
         ))
-    })
+    };
+    let select = render(&render::CheckRowFilter { table, filter });
+    let scratch = Ident::new("repsync_row_filter")?;
+    let constraint = render(&render::CheckRowFilterConstraint {
+        scratch: &scratch,
+        table,
+        filter,
+    });
+    // The capture function evaluates the filter with this search_path: check it the
+    // same way, or an unqualified name found only through the session's path would
+    // pass here and fail every later write on the table. Everything here is rolled
+    // back.
+    let mut tx = conn.client.transaction()?;
+    tx.batch_execute("set local search_path = pg_catalog, pg_temp")?;
+    // Two grammars: text that closes the parentheses repsync puts around it and goes
+    // on (`true) union all select ... where (true`) fits after `where (` or after
+    // `check (`, never after both.
+    tx.prepare(&select).map_err(|e| not_an_expression(&e))?;
+    tx.batch_execute(&constraint).map_err(|err| {
+        if err.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+            usage(format!(
+                "node {node}: checking --where {:?} needs a temporary table (created and rolled back): {}; grant temporary on the database to the role repsync connects as",
+                filter.as_str(),
+                db::error_text(&err)
+            ))
+        } else {
+            not_an_expression(&err)
+        }
+    })?;
+    let untrusted: Vec<(String, String, String)> = tx
+        .query(
+            catalog::ROW_FILTER_UNTRUSTED_CALLS,
+            &[&scratch.as_str(), &scratch.as_str()],
+        )?
+        .iter()
+        .map(|row| (row.get("function"), row.get("owner"), row.get("runner")))
+        .collect();
+    drop(tx);
+    if let Some((function, owner, runner)) = untrusted.first() {
+        return Err(usage(format!(
+            "node {node}: --where {:?} calls function {function}, owned by role {owner}. The capture function runs the filter on every write as role {runner} (security definer), so whoever can replace that function could run code as {runner}. Make the function owned by {runner} or a superuser (alter function {function} owner to {}), or write the filter without it",
+            filter.as_str(),
+            Ident::new(runner.clone())?,
+        )));
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
