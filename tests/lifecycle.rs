@@ -641,3 +641,88 @@ fn a_table_dropped_by_hand_can_still_be_removed() {
         );
     }
 }
+
+/// A commit that fails after another node committed: add-table commits the node
+/// that only receives first, so the sender fails with nothing captured yet; the
+/// error names what is committed where, and running the same command again
+/// finishes it. remove-table commits the sender first, and the same holds. The
+/// obstacle is a deferred constraint trigger on the sender's catalog, which fires
+/// only at commit.
+#[test]
+fn a_commit_failing_after_another_node_committed_is_named_and_finished_by_a_rerun() {
+    let nodes = common::start_nodes(2);
+    for n in ["a", "b"] {
+        nodes.sql(n, "create table t (id int primary key, v text)");
+    }
+    nodes.repsync_ok(&["init"]);
+    nodes.sql("a", "insert into t values (1, 'before')");
+    let obstacle = "create function public.no_commit() returns trigger language plpgsql as \
+                    $$ begin raise exception 'no commit today'; end $$; \
+                    create constraint trigger no_commit after insert or delete on repsync.replicated_table \
+                    deferrable initially deferred for each row execute function public.no_commit()";
+    nodes.sql("a", obstacle);
+    let (code, stdout, stderr) = nodes.repsync(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--copy-from",
+        "a",
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr,
+        "error: node a: commit of add-table public.t failed: no commit today. Committed on node b; not committed on node a: run the same command again to bring the other nodes to the same state\n"
+    );
+    let registered = |node: &str| nodes.sql(node, "select count(*) from repsync.replicated_table");
+    assert_eq!((registered("a"), registered("b")), ("0".into(), "1".into()));
+    // a captures nothing yet; b's apply function waits unused.
+    nodes.sql("a", "insert into t values (2, 'between')");
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
+    assert_eq!(nodes.dump("b", "t"), "");
+
+    nodes.sql("a", "drop trigger no_commit on repsync.replicated_table");
+    nodes.repsync_ok(&[
+        "add-table",
+        "t",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--copy-from",
+        "a",
+    ]);
+    nodes.repsync_ok(&["drain-errors"]);
+    nodes.sql("a", "insert into t values (3, 'after')");
+    assert_eq!(nodes.dump("b", "t"), "(1,before)\n(2,between)\n(3,after)");
+
+    // remove-table: the sender commits first, here the receiver fails.
+    nodes.sql(
+        "b",
+        "create function public.no_commit() returns trigger language plpgsql as \
+         $$ begin raise exception 'no commit today'; end $$; \
+         create constraint trigger no_commit after insert or delete on repsync.replicated_table \
+         deferrable initially deferred for each row execute function public.no_commit()",
+    );
+    let (code, stdout, stderr) = nodes.repsync(&["remove-table", "t", "--yes"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr,
+        "error: node b: commit of remove-table public.t failed: no commit today. Committed on node a; not committed on node b: run the same command again to bring the other nodes to the same state\n"
+    );
+    assert_eq!((registered("a"), registered("b")), ("0".into(), "1".into()));
+    nodes.sql("a", "insert into t values (4, 'not sent')");
+    assert_eq!(
+        nodes.sql("a", "select count(*) from repsync.sync_err_rec"),
+        "0"
+    );
+    nodes.sql("b", "drop trigger no_commit on repsync.replicated_table");
+    nodes.repsync_ok(&["remove-table", "t", "--yes"]);
+    assert_eq!((registered("a"), registered("b")), ("0".into(), "0".into()));
+    assert_eq!(nodes.dump("b", "t"), "(1,before)\n(2,between)\n(3,after)");
+}

@@ -422,6 +422,9 @@ pub fn run(args: AddTableArgs, ctx: &Context) -> anyhow::Result<()> {
         print_dry_run(&conns, &plans);
         return Ok(());
     }
+    // Nodes that only receive commit first: a sender captures as soon as it has
+    // committed, and its changes must find the apply function on its peers.
+    plans.sort_by_key(|(index, _)| !dests_of(&conns[*index].node.name).is_empty());
     execute_all(&mut conns, &plans, &format!("add-table {}", source.plain()))?;
     for conn in &conns {
         let name = &conn.node.name;

@@ -87,7 +87,7 @@ pub fn connect_all(nodes: &[&Node]) -> anyhow::Result<Vec<Connected>> {
 }
 
 /// Runs each node's SQL in one transaction per node and commits only when every
-/// node succeeded, so a failure leaves every node as it was.
+/// node succeeded (see [`all_or_nothing`] for a commit that fails).
 pub fn execute_all(
     conns: &mut [Connected],
     plans: &[(usize, String)],
@@ -101,7 +101,11 @@ pub fn execute_all(
 
 /// Runs `work` on each node of `nodes` (indexes into `conns`; `work` gets the
 /// position in `nodes`) in one transaction per node, and commits only when every
-/// node succeeded, so a failure leaves every node as it was.
+/// node succeeded, so a failure of the work leaves every node as it was. The
+/// commits go one node after another, in the order of `nodes`: a commit that fails
+/// leaves the nodes before it committed and rolls back the rest, and the error
+/// says which are which. Each command's SQL is written to be run again over such
+/// a state (see ARCHITECTURE.md, "Commits across nodes").
 pub fn all_or_nothing(
     conns: &mut [Connected],
     nodes: &[usize],
@@ -137,15 +141,47 @@ pub fn all_or_nothing(
         }
         return Err(err);
     }
-    for index in begun {
-        let conn = &mut conns[index];
-        conn.client.batch_execute("commit").map_err(|err| {
-            anyhow::anyhow!(
-                "node {}: commit of {what} failed: {}. Nodes before it in the file were committed; run the command again",
-                conn.node.name,
-                db::error_text(&err)
-            )
-        })?;
+    let mut committed: Vec<String> = Vec::new();
+    for (position, index) in begun.iter().enumerate() {
+        let conn = &mut conns[*index];
+        let Err(err) = conn.client.batch_execute("commit") else {
+            committed.push(conn.node.name.to_string());
+            continue;
+        };
+        let failed = conn.node.name.to_string();
+        // The server answered: the transaction is rolled back. No answer (the
+        // connection broke): the commit may still have happened there.
+        let outcome = if err.as_db_error().is_some() {
+            format!("not committed on node {failed}")
+        } else {
+            format!("node {failed} may or may not have committed")
+        };
+        let mut rolled_back = Vec::new();
+        for later in &begun[position + 1..] {
+            let _ = conns[*later].client.batch_execute("rollback");
+            rolled_back.push(format!("node {}", conns[*later].node.name));
+        }
+        let mut state = Vec::new();
+        if !committed.is_empty() {
+            state.push(format!("committed on node {}", committed.join(", node ")));
+        }
+        state.push(outcome);
+        if !rolled_back.is_empty() {
+            state.push(format!("rolled back on {}", rolled_back.join(", ")));
+        }
+        let next = if committed.is_empty() && err.as_db_error().is_some() {
+            "nothing was changed on any node".to_string()
+        } else {
+            "run the same command again to bring the other nodes to the same state".to_string()
+        };
+        let mut state = state.join("; ");
+        if let Some(first) = state.get(0..1) {
+            state = first.to_uppercase() + &state[1..];
+        }
+        return Err(anyhow::anyhow!(
+            "node {failed}: commit of {what} failed: {}. {state}: {next}",
+            db::error_text(&err).trim_end_matches('.')
+        ));
     }
     Ok(())
 }

@@ -35,8 +35,12 @@ pub fn run(args: RemoveTableArgs, ctx: &Context) -> anyhow::Result<()> {
                 set_name: &Literal::new(set.clone()),
             }));
         }
-        plans.push((index, sql));
+        plans.push((index, sql, table.is_sender));
     }
+    // Senders commit first: once a node stops capturing, nothing more is sent to a
+    // receiver whose apply function may be gone.
+    plans.sort_by_key(|(_, _, sends)| !sends);
+    let plans: Vec<(usize, String)> = plans.into_iter().map(|(i, sql, _)| (i, sql)).collect();
     if plans.is_empty() {
         return Err(usage(format!(
             "table {} is not replicated on any node; `repsync status` lists the replicated tables",
