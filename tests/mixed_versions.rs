@@ -1,7 +1,8 @@
 //! Nodes of two PostgreSQL majors replicating both ways: node a runs
 //! `PG_BINDIR`'s major, node b another one (`PG_BINDIR_OTHER`, see
-//! tests/common/mod.rs). Without a second major these tests fail and say how to
-//! get one (`.ci/fetch-postgres`); they download nothing themselves.
+//! tests/common/mod.rs). Without a second major on the machine they run
+//! `.ci/fetch-postgres` once themselves; when that fails too, they fail and say
+//! how to get one. They never pass on a single major.
 mod common;
 
 const TABLE: &str = "create table t (id int, tag text, v text, amount numeric(12,2), doc jsonb, \

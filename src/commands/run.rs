@@ -1,8 +1,10 @@
 //! `repsync run`: the shipper. One thread per node; each wakes on NOTIFY from the
-//! capture triggers (or every second), ships every destination's queue through
-//! `repsync.drain_errors` until it is empty, and backs off from a failing peer
-//! without holding up the others. With `--keep-conflicts`, each thread also
-//! purges its node's conflict log of old entries, at most once a minute.
+//! capture triggers (or after 100 ms without one, `REPSYNC_IDLE_POLL_MS`),
+//! ships every destination's queue through `repsync.drain_errors` until it is
+//! empty, and backs off from a failing peer without holding up the others. With
+//! `--keep-conflicts`, each thread also purges its node's conflict log of old
+//! entries, at most once a minute. Another thread purges the tombstones no node
+//! needs any more, every `--purge-tombstones-every`.
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;

@@ -13,8 +13,9 @@
 //!   When unset, the first bin directory of another major found among the
 //!   builds `.ci/fetch-postgres` keeps (target/postgres/*/bin,
 //!   /var/tmp/repsync-postgres/*/bin) and /usr/lib/postgresql/*/bin is used;
-//!   when there is none, those tests fail and say how to get one. They never
-//!   pass on a single major.
+//!   when there is none, [`other_bindir`] runs `.ci/fetch-postgres` once, and
+//!   only when that fails too do those tests fail, saying how to get one. They
+//!   never pass on a single major.
 
 // Each tests/*.rs file compiles its own copy of this module and uses only
 // part of it, so unused items are expected.
