@@ -1,4 +1,5 @@
 //! Connections to the nodes of the node file, with passwords found the libpq way.
+use postgres::config::SslMode;
 use postgres::{Client, NoTls};
 
 use crate::config::Node;
@@ -56,6 +57,18 @@ pub fn connect(node: &Node) -> anyhow::Result<Client> {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
     config.application_name("repsync");
+    // Without a TLS connector the client would fail later with a handshake error
+    // that does not say why; say it here, before any node is touched.
+    if matches!(config.get_ssl_mode(), SslMode::Require) {
+        anyhow::bail!(
+            "node {}: dsn \"{}\" asks for sslmode=require, but repsync connects without TLS for now. \
+             Use sslmode=disable or prefer in nodes.{}.dsn (a local socket or a TLS tunnel); \
+             peer_dsn's sslmode is passed to the servers' libpq and works",
+            node.name,
+            node.dsn.display(),
+            node.name
+        );
+    }
     config.connect(NoTls).map_err(|err| {
         anyhow::anyhow!(
             "node {}: cannot connect with dsn \"{}\": {}. Check that the server is running and that nodes.{}.dsn is right",

@@ -352,6 +352,50 @@ fn write_config(path: &Path, a_dsn: &str, b_dsn: &str) {
 }
 
 #[test]
+fn a_dsn_asking_for_tls_is_refused_before_any_node_changes() {
+    let nodes = common::start_nodes(2);
+    let b = nodes.node("b").dsn();
+    write_config(
+        &nodes.config_path(),
+        &nodes.node("a").dsn(),
+        &format!("{b} sslmode=require"),
+    );
+    let (code, stdout, stderr) = nodes.repsync(&["init"]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    for wanted in [
+        "node b: dsn",
+        "asks for sslmode=require, but repsync connects without TLS for now",
+        "Use sslmode=disable or prefer in nodes.b.dsn",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted:?} not in:\n{stderr}");
+    }
+    for n in ["a", "b"] {
+        assert_eq!(
+            nodes.sql(
+                n,
+                "select count(*) from pg_namespace where nspname = 'repsync'"
+            ),
+            "0",
+            "node {n}"
+        );
+    }
+    // prefer falls back to a plain connection, as libpq's does.
+    write_config(
+        &nodes.config_path(),
+        &nodes.node("a").dsn(),
+        &format!("{b} sslmode=prefer"),
+    );
+    nodes.repsync_ok(&["init"]);
+    assert_eq!(
+        nodes.sql(
+            "b",
+            "select count(*) from pg_namespace where nspname = 'repsync'"
+        ),
+        "1"
+    );
+}
+
+#[test]
 fn unreachable_node_at_init_changes_nothing() {
     let nodes = common::start_nodes(1);
     let port = dead_port();
