@@ -351,11 +351,15 @@ fn sigkill_between_the_remote_commit_and_the_local_delete_loses_nothing() {
     assert_eq!(nodes.dump("b", "t"), nodes.dump("a", "t"));
 }
 
-/// Two shippers take turns on one destination, and every entry is applied on b
-/// exactly once. The upserts are idempotent, so b's rows alone would not show a
-/// batch applied twice: a trigger on b logs every row the apply writes, and each
-/// key is written on a in exactly one transaction per phase (inserts, then, once
-/// those are shipped, updates), so each key must be applied once per phase.
+/// Two shippers on one destination, and every entry is applied on b exactly once.
+/// The upserts are idempotent, so b's rows alone would not show a batch applied
+/// twice: a trigger on b logs every row the apply writes, and each key is written
+/// on a in exactly one transaction per phase (inserts, then, once those are
+/// shipped, updates), so each key must be applied once per phase. The overlap is
+/// made, not hoped for: the first shipper is held inside its batch (after b
+/// committed it, before a deletes it) while the second asks for the destination
+/// and is turned away; then the first stops after that batch and the second
+/// ships the rest.
 #[test]
 fn two_shippers_at_once_apply_nothing_twice() {
     let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
@@ -367,27 +371,55 @@ fn two_shippers_at_once_apply_nothing_twice() {
          create trigger log_apply after insert or update on t \
            for each row execute function log_apply()",
     );
-    let first = nodes.start_shipper_with(&["--limit", "5"], "first.log", &[]);
-    let second = nodes.start_shipper_with(&["--limit", "5"], "second.log", &[]);
+    nodes.install_delete_hold("a");
     nodes.sql(
         "a",
         "do $$ begin for i in 1..200 loop insert into t values (i, 'v', 0); commit; end loop; end $$",
     );
+    let hold = nodes.hold_next_batch("a", "b");
+    let first = nodes.start_shipper_with(&["--limit", "5"], "first.log", &[]);
+    let held = hold.wait_held(&nodes);
+    assert_eq!(held.last_id - held.first_id + 1, 5, "{held:?}");
+    let second = nodes.start_shipper_with(&["--limit", "5"], "second.log", &[]);
+    // The second shipper's session has finished a drain call while the first
+    // still holds the destination: that call found it busy.
+    nodes.wait_for(
+        "a",
+        &format!(
+            "select count(*) > 0 from pg_stat_activity where pid <> {} and state = 'idle' \
+               and query like '%repsync.drain_errors(%'",
+            held.pid
+        ),
+        "t",
+    );
+    assert_eq!(nodes.watermark("b", "a"), held.last_id);
+    assert_eq!(nodes.sql("b", "select count(*) from applies"), "5");
+    first.signal_stop();
+    hold.release();
+    assert_eq!(first.wait(), 0, "{}", nodes.log("first.log"));
     nodes.wait_for("a", "select count(*) from repsync.sync_err_rec", "0");
     nodes.wait_for("b", "select count(*) from t", "200");
+    for log in ["first.log", "second.log"] {
+        let text = nodes.log(log);
+        assert!(text.contains("batch shipped"), "{log}:\n{text}");
+    }
+    assert_eq!(
+        nodes.log("first.log").matches("batch shipped").count(),
+        1,
+        "the first shipper stops after its held batch:\n{}",
+        nodes.log("first.log")
+    );
+
+    // Updates with two shippers running side by side, taking whatever turns they get.
+    let third = nodes.start_shipper_with(&["--limit", "5"], "third.log", &[]);
     nodes.sql(
         "a",
         "do $$ begin for i in 1..200 loop update t set n = i where id = i; commit; end loop; end $$",
     );
     nodes.wait_for("a", "select count(*) from repsync.sync_err_rec", "0");
     nodes.wait_for("b", "select sum(n) from t", "20100");
-    assert_eq!(first.terminate(), 0, "{}", nodes.log("first.log"));
     assert_eq!(second.terminate(), 0, "{}", nodes.log("second.log"));
-    // Both shippers shipped, so they did take turns.
-    for log in ["first.log", "second.log"] {
-        let text = nodes.log(log);
-        assert!(text.contains("batch shipped"), "{log}:\n{text}");
-    }
+    assert_eq!(third.terminate(), 0, "{}", nodes.log("third.log"));
     assert_eq!(
         nodes.sql(
             "b",

@@ -325,12 +325,23 @@ impl Nodes {
 
 impl Shipper {
     /// SIGTERM, then the exit code.
-    pub fn terminate(mut self) -> i32 {
+    pub fn terminate(self) -> i32 {
+        self.signal_stop();
+        self.wait()
+    }
+
+    /// SIGTERM, without waiting: the shipper stops after the batch it is in.
+    pub fn signal_stop(&self) {
         let pid = self.child.id().to_string();
-        Command::new("kill")
+        let status = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill");
+        assert!(status.success(), "kill -TERM {pid}: {status}");
+    }
+
+    /// The exit code, once it has exited.
+    pub fn wait(mut self) -> i32 {
         let status = self.child.wait().expect("wait");
         status.code().unwrap_or(-1)
     }
