@@ -449,6 +449,10 @@ fn a_peer_down_under_write_load_catches_up() {
             &format!("insert into t values ({i}, 'while b was down', {i})"),
         );
     }
+    // Both failures have been seen (and the retries that follow them are not
+    // logged again) before b comes back.
+    nodes.wait_for_log("run.log", "cannot ship; retrying");
+    nodes.wait_for_log("run.log", "cannot ship from this node");
     std::thread::sleep(Duration::from_millis(1500));
     nodes.node("b").restart().unwrap();
     nodes.sql("a", "update t set v = 'after' where id < 5");
@@ -660,6 +664,9 @@ fn large_batches_are_copied_with_filter_and_columns() {
 fn run_on_a_node_without_repsync_backs_off_and_says_so_once() {
     let nodes = common::start_nodes(2);
     let shipper = nodes.start_shipper(&[]);
+    nodes.wait_for_log("run.log", "node=a");
+    nodes.wait_for_log("run.log", "node=b");
+    // Long enough for a tight loop, or a back-off that logs every try, to say it again.
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(shipper.terminate(), 0, "{}", nodes.shipper_log());
     let log = nodes.shipper_log();

@@ -312,6 +312,19 @@ impl Nodes {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
 
+    /// Waits (up to 60 s) until the log file `name` contains `needle`.
+    pub fn wait_for_log(&self, name: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.log(name).contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not say {needle:?} within 60 s:\n{}",
+                self.log(name)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The whole table as text, ordered by its first column: for comparing nodes.
     pub fn dump(&self, name: &str, table: &str) -> String {
         self.sql(
