@@ -345,10 +345,7 @@ pub struct NodeState {
 }
 
 pub fn node_state(client: &mut impl GenericClient) -> anyhow::Result<NodeState> {
-    let row = client.query_one(
-        NODE_STATE,
-        &[&crate::commands::run::SHIPPER_APPLICATION_NAME],
-    )?;
+    let row = client.query_one(NODE_STATE, &[&crate::drain::SHIPPER_APPLICATION_NAME])?;
     Ok(NodeState {
         server_version: row.get("server_version"),
         installed: row.get("installed"),

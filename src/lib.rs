@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod drain;
 pub mod error;
 pub mod fingerprint;
 pub mod local_cluster;

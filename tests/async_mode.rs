@@ -80,7 +80,7 @@ fn changes_reach_the_peer_only_when_shipped() {
 /// Whether `repsync run`'s session on `node` holds the idle lock, i.e. waits for
 /// a NOTIFY.
 fn shipper_waits_on(nodes: &common::Nodes, node: &str) -> bool {
-    let [class, object] = repsync::commands::run::IDLE_LOCK;
+    let [class, object] = repsync::drain::IDLE_LOCK;
     nodes.sql(
         node,
         &format!(

@@ -481,8 +481,8 @@ fn a_writers_search_path_redirects_nothing_in_the_capture() {
         &format!(
             "select count(*) from pg_locks where locktype = 'advisory' and granted \
              and classid = {} and objid = {}",
-            repsync::commands::run::IDLE_LOCK[0],
-            repsync::commands::run::IDLE_LOCK[1]
+            repsync::drain::IDLE_LOCK[0],
+            repsync::drain::IDLE_LOCK[1]
         ),
         "1",
     );

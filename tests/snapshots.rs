@@ -89,7 +89,7 @@ impl Table {
             columns: &self.columns,
             key: &self.key,
             filter: self.filter.as_ref(),
-            idle_lock: repsync::commands::run::IDLE_LOCK,
+            idle_lock: repsync::drain::IDLE_LOCK,
             tag: render::tag(),
         })
     }
@@ -562,7 +562,7 @@ fn versioned_hostile_table() {
         columns: &t.columns,
         key: &t.key,
         filter: t.filter.as_ref(),
-        idle_lock: repsync::commands::run::IDLE_LOCK,
+        idle_lock: repsync::drain::IDLE_LOCK,
         tag: render::tag(),
     });
     assert_well_quoted(&capture);
@@ -1139,7 +1139,7 @@ fn partitioned_capture_and_version_statements_run_on_postgres() {
         columns: &t.columns,
         key: &t.key,
         filter: t.filter.as_ref(),
-        idle_lock: repsync::commands::run::IDLE_LOCK,
+        idle_lock: repsync::drain::IDLE_LOCK,
         tag: render::tag(),
     });
     assert_well_quoted(&capture);

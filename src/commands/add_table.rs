@@ -913,7 +913,7 @@ fn install_sql(
             columns,
             key,
             filter,
-            idle_lock: super::run::IDLE_LOCK,
+            idle_lock: crate::drain::IDLE_LOCK,
             tag: render::tag(),
             json,
             // Async and versioned capture turn only the key into text; a row

@@ -52,7 +52,7 @@ pub fn ship(config: &Config, from: &Node, set: &str, dests: &[NodeName]) -> anyh
         let mut failures = 0u32;
         loop {
             let outcome =
-                super::run::drain(config, from, &mut client, &mut direct, dest.as_str(), BATCH)?;
+                crate::drain::drain(config, from, &mut client, &mut direct, dest.as_str(), BATCH)?;
             let left = count(&mut client)?;
             bar.set_position((total - left).max(0) as u64);
             match outcome {
