@@ -358,8 +358,9 @@ fn sigkill_between_the_remote_commit_and_the_local_delete_loses_nothing() {
 /// shipped, updates), so each key must be applied once per phase. The overlap is
 /// made, not hoped for: the first shipper is held inside its batch (after b
 /// committed it, before a deletes it) while the second asks for the destination
-/// and is turned away; then the first stops after that batch and the second
-/// ships the rest.
+/// and is turned away; then the first is told to stop and the second ships the
+/// rest (the first may still take a batch or two before its signal handler
+/// runs, so only the second's shipping is asserted).
 #[test]
 fn two_shippers_at_once_apply_nothing_twice() {
     let nodes = setup(2, &["--mode", "async", "--from", "a", "--to", "b"]);
@@ -403,12 +404,6 @@ fn two_shippers_at_once_apply_nothing_twice() {
         let text = nodes.log(log);
         assert!(text.contains("batch shipped"), "{log}:\n{text}");
     }
-    assert_eq!(
-        nodes.log("first.log").matches("batch shipped").count(),
-        1,
-        "the first shipper stops after its held batch:\n{}",
-        nodes.log("first.log")
-    );
 
     // Updates with two shippers running side by side, taking whatever turns they get.
     let third = nodes.start_shipper_with(&["--limit", "5"], "third.log", &[]);
