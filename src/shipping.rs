@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use postgres::{Client, Transaction};
 
 use crate::catalog;
+use crate::naming;
 use crate::render::{self, render};
 use crate::sql::{Ident, Literal, QualifiedName, RowFilter};
 
@@ -219,7 +220,7 @@ fn ship_keys(
     set: &Set,
     ids: &[i64],
 ) -> anyhow::Result<i64> {
-    let stage = Ident::new(format!("repsync_stage_{set_name}"))?;
+    let stage = naming::staging_table(set_name)?;
     dst.batch_execute(&render(&render::ShipStage {
         stage: &stage,
         table: &set.dest,
@@ -265,7 +266,7 @@ fn ship_keys(
         });
         let gone: Option<String> = src.query_one(gone_sql.as_str(), &[&dest, &ids])?.get(0);
         if let Some(gone) = gone {
-            let function = Ident::new(format!("apply_{set_name}"))?;
+            let function = naming::apply_function(set_name)?;
             let call = render(&render::ShipApplyGone {
                 function: &function,
             });

@@ -277,7 +277,7 @@ fn every_name_the_generated_sql_uses_replicates_as_a_column_and_a_key() {
     let width = names.len();
     let versioned_keys: Vec<String> = names
         .iter()
-        .filter(|n| !repsync::commands::add_table::VERSION_COLUMNS.contains(&n.as_str()))
+        .filter(|n| !repsync::naming::VERSION_COLUMNS.contains(&n.as_str()))
         .cloned()
         .collect();
 

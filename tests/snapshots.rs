@@ -1173,7 +1173,7 @@ fn partitioned_capture_and_version_statements_run_on_postgres() {
 
     let versions = QualifiedName::new(ident("repsync"), ident("versions_hostile"));
     let mut all = t.key.clone();
-    for c in repsync::commands::add_table::VERSION_COLUMNS {
+    for c in repsync::naming::VERSION_COLUMNS {
         all.push(ident(c));
     }
     let q = t.buckets(true);

@@ -135,7 +135,7 @@ pub(super) fn purge(
 ) -> anyhow::Result<Vec<(String, i64)>> {
     let set_name = Literal::new(super::add_table::installed_set_name(conns, table)?);
     let mut all_columns = copies[0].key.clone();
-    for column in super::add_table::VERSION_COLUMNS {
+    for column in crate::naming::VERSION_COLUMNS {
         all_columns.push(Ident::new(column)?);
     }
     let mut deleted: Vec<(String, i64)> = copies.iter().map(|c| (c.node.clone(), 0)).collect();

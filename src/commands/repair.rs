@@ -98,7 +98,7 @@ pub fn run(args: RepairArgs, ctx: &Context) -> anyhow::Result<()> {
     // replication sessions, so the capture triggers leave these changes alone.
     let nodes: Vec<usize> = targets.iter().map(|&i| copies[i].conn).collect();
     let what = format!("repair of {}", source.plain());
-    let version_columns = super::add_table::VERSION_COLUMNS
+    let version_columns = crate::naming::VERSION_COLUMNS
         .iter()
         .map(|c| crate::sql::Ident::new(*c))
         .collect::<anyhow::Result<Vec<_>>>()?;

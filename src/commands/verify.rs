@@ -251,7 +251,7 @@ pub(super) fn copies(conns: &mut [Connected], source: &QualifiedName) -> anyhow:
         let versions = match options.get("conflict") {
             Some(_) => Some(QualifiedName::new(
                 Ident::new("repsync")?,
-                super::add_table::versions_table(&set)?,
+                crate::naming::versions_table(&set)?,
             )),
             None => None,
         };
