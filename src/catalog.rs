@@ -1,6 +1,8 @@
 //! Catalog introspection. The queries live in `src/catalog/*.sql` and take bound
 //! parameters only.
 use anyhow::Context as _;
+
+use crate::model::{Mode, OnError};
 use postgres::GenericClient;
 
 use crate::sql::{Ident, QualifiedName, RowFilter};
@@ -378,8 +380,8 @@ pub struct ReplicatedTable {
     pub local_table: String,
     pub is_sender: bool,
     pub is_receiver: bool,
-    pub mode: String,
-    pub on_error: String,
+    pub mode: Mode,
+    pub on_error: OnError,
     pub options: String,
     /// The local table still exists (someone may have dropped it since).
     pub table_exists: bool,
@@ -398,25 +400,27 @@ impl ReplicatedTable {
 }
 
 pub fn replicated_tables(client: &mut impl GenericClient) -> anyhow::Result<Vec<ReplicatedTable>> {
-    Ok(client
+    client
         .query(REPLICATED_TABLES, &[])?
         .iter()
-        .map(|row| ReplicatedTable {
-            set_name: row.get("set_name"),
-            source: row.get("source"),
-            local_schema: row.get("local_schema"),
-            local_table: row.get("local_table"),
-            is_sender: row.get("is_sender"),
-            is_receiver: row.get("is_receiver"),
-            mode: row.get("mode"),
-            on_error: row.get("on_error"),
-            options: row.get("options"),
-            table_exists: row.get("table_exists"),
-            dests: row.get("dests"),
-            missing: row.get("missing"),
-            changed: row.get("changed"),
+        .map(|row| {
+            Ok(ReplicatedTable {
+                set_name: row.get("set_name"),
+                source: row.get("source"),
+                local_schema: row.get("local_schema"),
+                local_table: row.get("local_table"),
+                is_sender: row.get("is_sender"),
+                is_receiver: row.get("is_receiver"),
+                mode: row.get::<_, String>("mode").parse()?,
+                on_error: row.get::<_, String>("on_error").parse()?,
+                options: row.get("options"),
+                table_exists: row.get("table_exists"),
+                dests: row.get("dests"),
+                missing: row.get("missing"),
+                changed: row.get("changed"),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The name of the set this node sends from `table`, if the node is initialised and

@@ -2,7 +2,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use crate::model::{Mode, OnError};
+use clap::{Args, Parser, Subcommand};
 
 /// Table-level PostgreSQL replication made of triggers, PL/pgSQL and dblink.
 #[derive(Debug, Parser)]
@@ -77,24 +78,6 @@ pub struct InitArgs {
     /// for each table)
     #[arg(long = "table", value_name = "TABLE", requires = "print_grants")]
     pub tables: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Peers have the change before the local COMMIT returns
-    Sync,
-    /// The change is queued in the transaction; `repsync run` ships it
-    Async,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnError {
-    /// Queue the change for a failing peer; the local commit succeeds
-    Queue,
-    /// Fail the local transaction with the peer's error
-    Fail,
 }
 
 #[derive(Debug, Args)]

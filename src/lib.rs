@@ -8,6 +8,7 @@ pub mod drain;
 pub mod error;
 pub mod fingerprint;
 pub mod local_cluster;
+pub mod model;
 pub mod naming;
 pub mod password;
 pub mod policy;

@@ -11,6 +11,7 @@ use crate::cli::StatusArgs;
 use crate::config::Config;
 use crate::db;
 use crate::error::Unhealthy;
+use crate::model::{Mode, OnError};
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -34,8 +35,8 @@ pub struct NodeReport {
 #[derive(Debug, Serialize)]
 pub struct TableReport {
     pub table: String,
-    pub mode: String,
-    pub on_error: String,
+    pub mode: Mode,
+    pub on_error: OnError,
     pub senders: Vec<String>,
     pub receivers: Vec<String>,
     /// For a table that several nodes write: how conflicts are settled, and how
@@ -197,8 +198,8 @@ pub fn collect(config: &Config) -> Report {
                 conflicts: conflicts.get(&table).copied().unwrap_or(0),
                 conflict_policy: options["conflict"].as_str().map(String::from),
                 table,
-                mode: first.mode.clone(),
-                on_error: first.on_error.clone(),
+                mode: first.mode,
+                on_error: first.on_error,
                 senders,
                 receivers,
                 nodes: per_node,
@@ -286,8 +287,8 @@ fn print_tables(report: &Report) {
                 .collect();
             tables.add_row(vec![
                 t.table.clone(),
-                t.mode.clone(),
-                t.on_error.clone(),
+                t.mode.to_string(),
+                t.on_error.to_string(),
                 t.senders.join(", "),
                 t.receivers.join(", "),
                 match &t.conflict_policy {

@@ -156,14 +156,8 @@ pub(super) fn install_sql(
         source: Literal::new(source.plain()),
         is_sender: sends,
         is_receiver: receives,
-        mode: Literal::new(match mode {
-            crate::cli::Mode::Sync => "sync",
-            crate::cli::Mode::Async => "async",
-        }),
-        on_error: Literal::new(match on_error {
-            crate::cli::OnError::Queue => "queue",
-            crate::cli::OnError::Fail => "fail",
-        }),
+        mode: Literal::new(mode.as_str()),
+        on_error: Literal::new(on_error.as_str()),
         options: Literal::new(options_json),
         dests: &dest_literals,
     }));
