@@ -7,6 +7,7 @@ pub mod db;
 pub mod drain;
 pub mod error;
 pub mod fingerprint;
+pub mod formats;
 pub mod local_cluster;
 pub mod model;
 pub mod naming;

@@ -22,12 +22,12 @@ json_populate_recordset(null::{{ table }}, {{ src }}){% if !alias.is_empty() %} 
     fixing: both formats read back. -#}
 {%- macro settings(w) -%}
 {% if w.datetime %}
-set datestyle = 'ISO, YMD'
+set datestyle = '{{ crate::formats::DATESTYLE }}'
 {%- endif %}
 {%- if w.interval %}
-set intervalstyle = 'postgres'
+set intervalstyle = '{{ crate::formats::INTERVALSTYLE }}'
 {%- endif %}
 {%- if w.float %}
-set extra_float_digits = 3
+set extra_float_digits = {{ crate::formats::EXTRA_FLOAT_DIGITS }}
 {%- endif %}
 {%- endmacro -%}

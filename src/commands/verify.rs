@@ -10,6 +10,7 @@ use crate::catalog;
 use crate::cli::VerifyArgs;
 use crate::config::Node;
 use crate::error::{Unhealthy, usage};
+use crate::formats;
 use crate::render::{self, render};
 use crate::sql::{Ident, QualifiedName, RowFilter};
 
@@ -25,9 +26,10 @@ const SHOWN: usize = 20;
 pub(super) const READ_BACK: usize = 256;
 /// Row text must not depend on a node's settings; row-level security must not
 /// hide rows (for a role it applies to, reading the table fails instead).
-const SESSION: &str = "set timezone = 'UTC'; set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'; \
-     set extra_float_digits = 1; set bytea_output = 'hex'; set max_parallel_workers_per_gather = 0; \
-     set row_security = off";
+const SESSION: &str = "select set_config('timezone', $1, false), set_config('datestyle', $2, false), \
+       set_config('intervalstyle', $3, false), set_config('extra_float_digits', $4, false), \
+       set_config('bytea_output', $5, false), set_config('max_parallel_workers_per_gather', '0', false), \
+       set_config('row_security', 'off', false)";
 
 /// One node's copy of the table.
 pub(super) struct Copy {
@@ -359,7 +361,16 @@ fn bucket_sums(
                         let sql = render(&render::VerifyBuckets {
                             q: &copy.buckets(typed),
                         });
-                        conn.client.batch_execute(SESSION)?;
+                        conn.client.query_one(
+                            SESSION,
+                            &[
+                                &formats::TIMEZONE,
+                                &formats::DATESTYLE,
+                                &formats::INTERVALSTYLE,
+                                &formats::EXTRA_FLOAT_DIGITS,
+                                &formats::BYTEA_OUTPUT,
+                            ],
+                        )?;
                         let rows = conn.client.query(sql.as_str(), &[]).with_context(|| {
                             format!("node {}: reading {}", copy.node, copy.table.plain())
                         })?;
