@@ -3,6 +3,7 @@
 use askama::Template;
 
 use crate::catalog::WireFormat;
+use crate::config::NodeName;
 use crate::sql::{Ident, Literal, QualifiedName, RowFilter, dollar_tag};
 
 /// Stands in for the dollar-quote tag while rendering. NUL never occurs in SQL text
@@ -31,7 +32,7 @@ pub fn tag() -> &'static str {
 #[derive(Template)]
 #[template(path = "init/catalog.sql", escape = "none")]
 pub struct Catalog<'a> {
-    pub node: &'a str,
+    pub node: &'a NodeName,
     pub peer_role: Option<Ident>,
     pub tag: &'static str,
 }
@@ -39,7 +40,7 @@ pub struct Catalog<'a> {
 #[derive(Template)]
 #[template(path = "init/functions.sql", escape = "none")]
 pub struct Functions<'a> {
-    pub node: &'a str,
+    pub node: &'a NodeName,
     pub dblink_schema: &'a Ident,
     pub tag: &'static str,
 }
@@ -47,8 +48,8 @@ pub struct Functions<'a> {
 #[derive(Template)]
 #[template(path = "init/peer.sql", escape = "none")]
 pub struct Peer<'a> {
-    pub node: &'a str,
-    pub peer: &'a str,
+    pub node: &'a NodeName,
+    pub peer: &'a NodeName,
     pub server: &'a Ident,
     pub options: &'a [(Ident, Literal)],
     pub mapping: &'a [(Ident, Literal)],
@@ -240,7 +241,7 @@ pub struct Register<'a> {
 #[derive(Template)]
 #[template(path = "init/local_node.sql", escape = "none")]
 pub struct LocalNode<'a> {
-    pub node: &'a str,
+    pub node: &'a NodeName,
     pub node_literal: Literal,
     pub created_dblink: bool,
     pub fingerprint: Literal,
@@ -250,7 +251,7 @@ pub struct LocalNode<'a> {
 #[derive(Template)]
 #[template(path = "init/drop_peer.sql", escape = "none")]
 pub struct DropPeer<'a> {
-    pub peer: &'a str,
+    pub peer: &'a NodeName,
     pub server: &'a Ident,
     pub peer_literal: Literal,
     pub queued_mark: Ident,
@@ -290,7 +291,7 @@ pub struct PurgeQueue<'a> {
 #[derive(Template)]
 #[template(path = "init/uninstall.sql", escape = "none")]
 pub struct Uninstall<'a> {
-    pub node: &'a str,
+    pub node: &'a NodeName,
     pub servers: &'a [Ident],
     pub drop_dblink: bool,
     pub restore_user_mappings: bool,
@@ -475,7 +476,7 @@ pub struct ShipApplyGone<'a> {
 #[derive(Template)]
 #[template(path = "init/grants.sql", escape = "none")]
 pub struct Grants<'a> {
-    pub node: &'a str,
+    pub node: &'a NodeName,
     pub role: &'a Ident,
     pub database: &'a Ident,
     pub peer_role: Option<Ident>,

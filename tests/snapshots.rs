@@ -8,6 +8,10 @@ use repsync::catalog::WireFormat;
 use repsync::render::{self, render};
 use repsync::sql::{Ident, Literal, QualifiedName, RowFilter};
 
+fn name(n: &str) -> repsync::config::NodeName {
+    repsync::config::NodeName::parse(n).unwrap()
+}
+
 fn ident(s: &str) -> Ident {
     Ident::new(s).unwrap()
 }
@@ -681,7 +685,7 @@ fn hostile_table() {
 #[test]
 fn init_functions() {
     let sql = render(&render::Functions {
-        node: "a",
+        node: &name("a"),
         dblink_schema: &ident("public"),
         tag: render::tag(),
     });
@@ -697,7 +701,7 @@ fn init_functions() {
 
     // dblink in a schema of its own, with a hostile name.
     let sql = render(&render::Functions {
-        node: "a",
+        node: &name("a"),
         dblink_schema: &ident("ext $repsync$"),
         tag: render::tag(),
     });
@@ -717,8 +721,8 @@ fn peer() {
     ];
     let mapping = vec![(ident("user"), Literal::new("it's a \\user"))];
     let sql = render(&render::Peer {
-        node: "a",
-        peer: "b",
+        node: &name("a"),
+        peer: &name("b"),
         server: &ident("repsync_b"),
         options: &options,
         mapping: &mapping,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::{Connected, Context, all_or_nothing, connect_all, on_node, print_dry_run};
 use crate::catalog;
 use crate::cli::InitArgs;
-use crate::config::{Config, Node};
+use crate::config::{Config, Node, NodeName};
 use crate::db;
 use crate::error::usage;
 use crate::render::{self, render};
@@ -66,7 +66,7 @@ fn grants(config: &Config, tables: &[String]) -> anyhow::Result<String> {
             .then(|| Ident::new(peer_user))
             .transpose()?;
         out.push_str(&render(&render::Grants {
-            node: node.name.as_str(),
+            node: &node.name,
             role: &role,
             database: &database,
             peer_role,
@@ -153,12 +153,12 @@ fn plan_node(
         None
     };
     sql.push_str(&render(&render::Catalog {
-        node: &name,
+        node: &conn.node.name,
         peer_role,
         tag: render::tag(),
     }));
     sql.push_str(&render(&render::Functions {
-        node: &name,
+        node: &conn.node.name,
         dblink_schema: &dblink_schema,
         tag: render::tag(),
     }));
@@ -185,7 +185,7 @@ fn plan_node(
             )));
         }
         sql.push_str(&render(&render::DropPeer {
-            peer: &gone.name,
+            peer: &NodeName::parse(&gone.name)?,
             server: &server_name(&gone.name)?,
             peer_literal: Literal::new(gone.name.clone()),
             queued_mark: queued_mark(&gone.name)?,
@@ -217,7 +217,7 @@ fn plan_node(
         }
     }
     sql.push_str(&render(&render::LocalNode {
-        node: &name,
+        node: &conn.node.name,
         node_literal: Literal::new(name.clone()),
         created_dblink,
         fingerprint: Literal::new(fingerprint),
@@ -291,8 +291,8 @@ fn peer_sql(
         .then(|| Literal::new(password_setting(peer.name.as_str())));
     let server = server_name(peer.name.as_str())?;
     Ok(render(&render::Peer {
-        node: node.name.as_str(),
-        peer: peer.name.as_str(),
+        node: &node.name,
+        peer: &peer.name,
         server: &server,
         options: &options,
         mapping: &mapping,

@@ -48,7 +48,7 @@ pub fn run(args: UninstallArgs, ctx: &Context) -> anyhow::Result<()> {
             .map(|p| server_name(&p.name))
             .collect::<anyhow::Result<Vec<_>>>()?;
         sql.push_str(&render(&render::Uninstall {
-            node: conn.node.name.as_str(),
+            node: &conn.node.name,
             servers: &servers,
             drop_dblink: local.created_dblink,
             restore_user_mappings: state.superuser,
